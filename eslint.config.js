@@ -1,0 +1,31 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "coverage/", "data/", "scratch/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    rules: {
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: "Only src/config reads process.env (DESIGN.md conventions).",
+        },
+      ],
+    },
+  },
+  {
+    // The config module is the one reader of the environment; tests and benches may set it up.
+    files: ["src/config.ts", "src/config/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "**/*.test.ts"],
+    rules: { "no-restricted-syntax": "off" },
+  },
+  {
+    files: ["bin/**/*.js", "**/*.cjs"],
+    languageOptions: { globals: { process: "readonly", URL: "readonly", module: "writable", require: "readonly" } },
+  },
+);
