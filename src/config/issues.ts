@@ -1,0 +1,151 @@
+/**
+ * Turns schema issues into one-line messages that say where the problem is and what was expected.
+ * Shared by the config loader and (later) playbook diagnostics.
+ */
+import type { z } from "zod";
+import { suggest } from "../util/suggest.js";
+
+type AnySchema = z.core.$ZodType;
+
+/** Walks wrappers (default, optional, transform, ...) down to the schema that validates values. */
+function unwrap(schema: AnySchema): AnySchema {
+  let s = schema;
+  for (;;) {
+    const def = s._zod.def as { type: string; innerType?: AnySchema; in?: AnySchema; schema?: AnySchema };
+    if (def.innerType) s = def.innerType;
+    else if (def.type === "pipe" && def.in) s = def.in;
+    else return s;
+  }
+}
+
+/** The schema found at `path` inside `root`, or undefined. */
+export function schemaAt(root: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
+  let s: AnySchema | undefined = unwrap(root);
+  for (const key of path) {
+    if (!s) return undefined;
+    const def = s._zod.def as {
+      type: string;
+      shape?: Record<string, AnySchema>;
+      element?: AnySchema;
+      valueType?: AnySchema;
+      options?: AnySchema[];
+    };
+    if (def.type === "object") s = def.shape?.[String(key)];
+    else if (def.type === "array") s = def.element;
+    else if (def.type === "record") s = def.valueType;
+    else if (def.type === "union") s = def.options?.map(unwrap).find((o) => (o._zod.def as { type: string }).type === "object");
+    else return undefined;
+    s = s && unwrap(s);
+    if (s && (s._zod.def as { type: string }).type === "union") {
+      s = (s._zod.def as unknown as { options: AnySchema[] }).options.map(unwrap).find((o) => (o._zod.def as { type: string }).type === "object") ?? s;
+    }
+  }
+  return s;
+}
+
+/** Keys an object schema knows at `path`. */
+export function knownKeys(root: AnySchema, path: readonly PropertyKey[]): string[] {
+  const s = schemaAt(root, path);
+  const def = s?._zod.def as { type?: string; shape?: Record<string, unknown> } | undefined;
+  return def?.type === "object" && def.shape ? Object.keys(def.shape) : [];
+}
+
+const show = (v: unknown): string => {
+  if (v === undefined) return "nothing";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}`;
+  if (Array.isArray(v)) return "a list";
+  if (v !== null && typeof v === "object") return "a table";
+  return String(v);
+};
+
+const article = (expected: string): string => {
+  const names: Record<string, string> = {
+    string: "a string",
+    number: "a number",
+    int: "an integer",
+    boolean: "true or false",
+    array: "a list",
+    object: "a table",
+    record: "a table",
+  };
+  return names[expected] ?? expected;
+};
+
+export interface IssueText {
+  /** Path of the key the message is about (for unknown keys: including the unknown key). */
+  path: PropertyKey[];
+  /** What is wrong, without the location. */
+  message: string;
+  kind: "unknown-key" | "type" | "required";
+}
+
+/** Collects the literal values a union accepts, when all its branches are literals or enums. */
+function unionValues(issue: z.core.$ZodIssueInvalidUnion): unknown[] | undefined {
+  const values: unknown[] = [];
+  for (const branch of issue.errors) {
+    for (const sub of branch) {
+      if (sub.code !== "invalid_value" || sub.path.length > 0) return undefined;
+      values.push(...sub.values);
+    }
+  }
+  return values.length ? values : undefined;
+}
+
+/**
+ * Describes one issue. `describeKey(path)` renders a key path the way the file's author sees it
+ * (e.g. `esl_password in [freeswitch]`).
+ */
+export function describeIssue(
+  issue: z.core.$ZodIssue,
+  root: AnySchema,
+  describeKey: (path: PropertyKey[]) => string,
+): IssueText[] {
+  const path = issue.path as PropertyKey[];
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((key) => {
+        const hint = suggest(key, knownKeys(root, path));
+        return {
+          path: [...path, key],
+          kind: "unknown-key" as const,
+          message: `unknown key ${describeKey([...path, key])}${hint ? `; did you mean "${hint}"?` : ""}`,
+        };
+      });
+    case "invalid_type":
+      if (input === undefined) {
+        return [{ path, kind: "required", message: `${describeKey(path)} is required` }];
+      }
+      return [{ path, kind: "type", message: `${describeKey(path)} must be ${article(issue.expected)}, got ${show(input)}` }];
+    case "invalid_value":
+      return [
+        {
+          path,
+          kind: "type",
+          message: `${describeKey(path)} must be ${issue.values.length === 1 ? "" : "one of "}${issue.values.map(show).join(", ")}; got ${show(input)}`,
+        },
+      ];
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const op = issue.code === "too_small" ? (issue.inclusive === false ? ">" : "≥") : issue.inclusive === false ? "<" : "≤";
+      const what = issue.origin === "string" ? "length" : issue.origin === "array" ? "number of items" : "value";
+      const msg =
+        issue.origin === "number" || issue.origin === "int" || issue.origin === "bigint"
+          ? `${describeKey(path)} must be ${op} ${bound}, got ${show(input)}`
+          : `${describeKey(path)} ${what} must be ${op} ${bound}`;
+      return [{ path, kind: "type", message: msg }];
+    }
+    case "invalid_union": {
+      const values = unionValues(issue);
+      const message = values
+        ? `${describeKey(path)} must be one of ${values.map(show).join(", ")}; got ${show(input)}`
+        : `${describeKey(path)} has an invalid value ${show(input)}`;
+      return [{ path, kind: "type", message }];
+    }
+    default:
+      // Refinements on a whole table report the table as input: say what is wrong, not "got a table".
+      return [{ path, kind: "type", message: `${describeKey(path)} ${issue.message}${input === undefined || typeof input === "object" ? "" : `, got ${show(input)}`}` }];
+  }
+}

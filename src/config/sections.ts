@@ -1,0 +1,174 @@
+/**
+ * The pipeline sections shared by playbook front matter and the config's `[defaults.*]` tables
+ * (playbook.md §2.1–2.7, config.md §2.9). Every field is optional here: a playbook section is laid over the
+ * config default of the same name, which is laid over the built-in default. Names are camelCase; the
+ * documented aliases are mapped to them by `ALIASES` before validation.
+ */
+import { z } from "zod";
+
+const url = z.string().refine((s) => s === "" || URL.canParse(s), { message: "must be a URL" });
+const ms = z.number().int().min(0);
+const unit = z.number().min(0).max(1);
+
+export const ASR_PROVIDERS = ["openai", "pocketsphinx", "scripted", "auto"] as const;
+export const TTS_PROVIDERS = ["openai", "flite", "espeak", "scripted", "auto"] as const;
+export const LLM_PROVIDERS = ["openai", "azure", "scripted", "auto"] as const;
+export const REALTIME_PROVIDERS = ["openai", "azure"] as const;
+export const VAD_TYPES = ["tinysilero", "silero", "onnx", "webrtc", "none"] as const;
+export const INTERRUPTION_STRATEGIES = ["both", "vad", "asr", "none"] as const;
+
+const vendor = { baseUrl: url, apiKey: z.string() };
+
+export const asrSection = z.strictObject({
+  provider: z.enum(ASR_PROVIDERS),
+  model: z.string(),
+  language: z.string(),
+  prompt: z.string(),
+  streaming: z.boolean(),
+  script: z.array(z.string()),
+  ...vendor,
+}).partial();
+
+export const ttsSection = z.strictObject({
+  provider: z.enum(TTS_PROVIDERS),
+  model: z.string(),
+  voice: z.string(),
+  speed: z.number().min(0.25).max(4),
+  instructions: z.string(),
+  gainDb: z.number().min(-20).max(20),
+  sampleRate: z.union([z.literal(8000), z.literal(16000), z.literal(24000), z.literal(48000)]),
+  cache: z.boolean(),
+  ...vendor,
+}).partial();
+
+export const llmSection = z.strictObject({
+  provider: z.enum(LLM_PROVIDERS),
+  model: z.string(),
+  apiVersion: z.string(),
+  temperature: z.number().min(0).max(2),
+  maxTokens: z.number().int().min(1),
+  prompt: z.string(),
+  greeting: z.string(),
+  toolMode: z.enum(["native", "tags", "both"]),
+  builtinTools: z.union([z.array(z.string()), z.literal(false)]),
+  maxToolRounds: z.number().int().min(1).max(10),
+  historyLimit: z.number().int().min(4),
+  features: z.array(z.preprocess((v) => (v === "context_repair" ? "contextRepair" : v), z.enum(["contextRepair"]))),
+  repairWindowMs: ms,
+  timeoutMs: ms,
+  rules: z.array(z.strictObject({ match: z.string(), reply: z.string() })),
+  fallback: z.string(),
+  ...vendor,
+}).partial();
+
+export const turnDetection = z.strictObject({
+  type: z.enum(["server_vad", "semantic_vad", "local"]),
+  threshold: unit,
+  prefixPaddingMs: ms,
+  silenceDurationMs: ms,
+  idleTimeoutMs: ms,
+  eagerness: z.enum(["low", "medium", "high", "auto"]),
+}).partial();
+
+export const realtimeSection = z.strictObject({
+  provider: z.enum(REALTIME_PROVIDERS),
+  model: z.string(),
+  voice: z.string(),
+  instructions: z.string(),
+  turnDetection,
+  inputTranscription: z.union([z.strictObject({ model: z.string(), language: z.string().optional() }), z.literal(false)]),
+  audioFormat: z.enum(["auto", "pcm16", "pcmu", "pcma"]),
+  protocol: z.enum(["ga", "beta"]),
+  apiVersion: z.string(),
+  ...vendor,
+}).partial();
+
+export const vadSection = z.strictObject({
+  type: z.enum(VAD_TYPES),
+  threshold: unit,
+  negThreshold: unit,
+  minSpeechMs: ms,
+  minSilenceMs: ms,
+  speechPadMs: ms,
+  prePaddingMs: ms,
+  maxSpeechMs: ms,
+  silenceTimeoutMs: ms,
+  webrtcMode: z.number().int().min(0).max(3),
+}).partial();
+
+export const interruptionSection = z.strictObject({
+  strategy: z.enum(INTERRUPTION_STRATEGIES),
+  minSpeechMs: ms,
+  minWords: z.number().int().min(0),
+  ignoreFirstMs: ms,
+  fillerWordFilter: z.boolean(),
+  fillerWords: z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]),
+  fadeOutMs: z.number().int().min(0).max(2000),
+  resumeOnFalse: z.boolean(),
+}).partial();
+
+export type AsrSection = z.infer<typeof asrSection>;
+export type TtsSection = z.infer<typeof ttsSection>;
+export type LlmSection = z.infer<typeof llmSection>;
+export type RealtimeSection = z.infer<typeof realtimeSection>;
+export type VadSection = z.infer<typeof vadSection>;
+export type InterruptionSection = z.infer<typeof interruptionSection>;
+
+/** An alias key, the canonical key it stands for, and how its value converts (e.g. seconds to ms). */
+export interface Alias {
+  alias: string;
+  canonical: string;
+  convert?: (value: unknown) => unknown;
+}
+
+const vendorAliases: Alias[] = [
+  { alias: "endpoint", canonical: "baseUrl" },
+  { alias: "secretKey", canonical: "apiKey" },
+];
+const secondsToMs = (v: unknown) => (typeof v === "number" ? Math.round(v * 1000) : v);
+
+/** Aliases per section (playbook.md §2.15). `vad.type: silero` is a value alias, handled by the VAD factory. */
+export const ALIASES: Record<"asr" | "tts" | "llm" | "realtime" | "vad" | "interruption", Alias[]> = {
+  asr: vendorAliases,
+  tts: [...vendorAliases, { alias: "speaker", canonical: "voice" }, { alias: "samplerate", canonical: "sampleRate" }],
+  llm: [...vendorAliases, { alias: "deployment", canonical: "model" }],
+  realtime: vendorAliases,
+  vad: [
+    { alias: "provider", canonical: "type" },
+    { alias: "voiceThreshold", canonical: "threshold" },
+    { alias: "speechPadding", canonical: "minSpeechMs" },
+    { alias: "silencePadding", canonical: "minSilenceMs" },
+    { alias: "maxBufferDurationSecs", canonical: "maxSpeechMs", convert: secondsToMs },
+  ],
+  interruption: [{ alias: "volumeFadeMs", canonical: "fadeOutMs" }],
+};
+
+export interface AliasConflict {
+  alias: string;
+  canonical: string;
+}
+
+/**
+ * Renames alias keys of one object to their canonical names, in place of a copy.
+ * Returns the conflicts (both names set) and the renames done, so errors can point at the key the user wrote.
+ */
+export function applyAliases(
+  obj: Record<string, unknown>,
+  aliases: readonly Alias[],
+): { value: Record<string, unknown>; conflicts: AliasConflict[]; renamed: Map<string, string> } {
+  const value: Record<string, unknown> = { ...obj };
+  const conflicts: AliasConflict[] = [];
+  const renamed = new Map<string, string>();
+  for (const { alias, canonical, convert } of aliases) {
+    if (!(alias in value)) continue;
+    if (canonical in obj) {
+      conflicts.push({ alias, canonical });
+      delete value[alias];
+      continue;
+    }
+    value[canonical] = convert ? convert(value[alias]) : value[alias];
+    delete value[alias];
+    renamed.set(canonical, alias);
+  }
+  return { value, conflicts, renamed };
+}
