@@ -1,0 +1,144 @@
+/**
+ * Composition root: command line -> config -> logger -> (providers, PBX adapters as they arrive) -> HTTP server.
+ * The only module that wires concrete implementations together; nothing imports it.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseCli, USAGE } from "./cli.js";
+import { ConfigError, configToToml, loadProcessConfig, noColor, parseHostPort, stdoutIsTty, type LoadedConfig } from "./config.js";
+import { AppError } from "./errors.js";
+import { buildHttpApp } from "./http/app.js";
+import { createLogger, type Logger } from "./log.js";
+
+async function readVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`active-call: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let command;
+  try {
+    command = parseCli(argv);
+  } catch (err) {
+    if (err instanceof AppError) fail(err.message, 2);
+    throw err;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const version = await readVersion();
+  if (command.kind === "version") {
+    process.stdout.write(`active-call ${version}\n`);
+    return;
+  }
+
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadProcessConfig(command.confPath, command.overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(err.problems.map((p) => `active-call: ${p}\n`).join(""));
+      process.exit(err.exitCode);
+    }
+    throw err;
+  }
+  if (command.printConfig) {
+    process.stdout.write(configToToml(loaded));
+    return;
+  }
+  await run(loaded, version);
+}
+
+async function run(loaded: LoadedConfig, version: string): Promise<void> {
+  const { config } = loaded;
+  const log = createLogger({
+    level: config.log.level,
+    format: config.log.format,
+    file: config.log.file,
+    redactPersonal: config.log.redact_personal,
+    secrets: loaded.secrets,
+    tty: stdoutIsTty(),
+    noColor: noColor(),
+  });
+  log.info({ version, config: loaded.file ?? "built-in defaults" }, "starting");
+
+  for (const dir of Object.values(config.paths)) await mkdir(resolve(dir), { recursive: true });
+
+  const addr = parseHostPort(config.http.addr);
+  if (!addr) throw new Error(`unreachable: http.addr was validated: ${config.http.addr}`);
+  if (config.http.token === "" && !isLoopback(addr.host)) {
+    log.warn({ addr: config.http.addr }, "no API token set and listening beyond loopback: anyone who reaches this port controls calls (set ACTIVE_CALL_TOKEN)");
+  }
+
+  const app = await buildHttpApp({
+    log,
+    version,
+    token: config.http.token,
+    bodyLimitBytes: config.http.body_limit_bytes,
+    trustProxy: config.http.trust_proxy,
+  });
+  try {
+    await app.listen({ host: addr.host, port: addr.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    log.fatal({ addr: config.http.addr, code }, "cannot listen");
+    await flushAndExit(log, 1);
+  }
+  const bound = app.server.address();
+  log.info({ addr: typeof bound === "object" && bound ? `${bound.address}:${bound.port}` : config.http.addr }, "http listening");
+
+  installShutdown(log, async () => {
+    // No calls exist yet to drain; closing the server ends every open connection.
+    await app.close();
+  });
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+function flushAndExit(log: Logger, code: number): Promise<never> {
+  return new Promise(() => {
+    log.flush(() => process.exit(code));
+    // flush() may never call back if the destination is broken; do not hang on it.
+    setTimeout(() => process.exit(code), 500).unref();
+  });
+}
+
+/** First SIGINT/SIGTERM: stop gracefully and exit 0. A second one: exit at once. */
+function installShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    stop().then(
+      () => flushAndExit(log, 0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        return flushAndExit(log, 1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
+  process.on("uncaughtException", (err) => {
+    log.fatal({ err }, "uncaught exception");
+    void flushAndExit(log, 1);
+  });
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`active-call: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

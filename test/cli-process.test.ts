@@ -1,0 +1,102 @@
+/**
+ * The built `active-call` command as a user runs it: a real process, real sockets, real signals.
+ * Needs `npm run build` first (npm test does it).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const BIN = fileURLToPath(new URL("../bin/active-call.js", import.meta.url));
+const VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const cleanEnv = () => {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("ACTIVE_CALL_") && !k.startsWith("OPENAI_")) env[k] = v;
+  return env;
+};
+const tmp = () => mkdtempSync(join(tmpdir(), "ac-cli-"));
+const runSync = (args: string[], cwd = tmp(), env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...cleanEnv(), ...env }, encoding: "utf8", timeout: 15_000 });
+
+describe("active-call command", () => {
+  it("--help lists every flag", () => {
+    const r = runSync(["--help"]);
+    expect(r.status).toBe(0);
+    for (const flag of ["--conf", "--http", "--handler", "--esl", "--esl-listen", "--ari", "--ari-app", "--ari-media", "--playbooks", "--token", "--log-level", "--log-format", "--print-config", "--version", "--help"]) {
+      expect(r.stdout).toContain(flag);
+    }
+  });
+
+  it("--version prints the package version", () => {
+    const r = runSync(["--version"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`active-call ${VERSION}\n`);
+  });
+
+  it("exits 1 naming the key and line for a bad config (unknown key, wrong type)", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "bad.toml"), '[http]\naddr = "127.0.0.1:0"\n\n[freeswitch]\nesl_pasword = "x"\nesl_port = "eighty"\n');
+    const r = runSync(["--conf", "bad.toml"], dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('bad.toml:5:1: unknown key "esl_pasword" in [freeswitch]; did you mean "esl_password"?');
+    expect(r.stderr).toContain('bad.toml:6:12: "esl_port" in [freeswitch] must be a number, got "eighty"');
+  });
+
+  it("exits 2 with a one-line message for an unknown flag or bad value", () => {
+    const r = runSync(["--colour"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("active-call: unknown flag --colour (see --help)\n");
+    const v = runSync(["--ari-media", "carrier-pigeon"]);
+    expect(v.status).toBe(2);
+    expect(v.stderr).toMatch(/^active-call: --ari-media: "media" in \[asterisk\] must be one of "rtp", "websocket", "audiosocket"/);
+  });
+
+  it("--print-config shows the effective config with secrets masked", () => {
+    const r = runSync(["--print-config", "--http", "9000"], tmp(), { ACTIVE_CALL_TOKEN: "tok-very-secret", OPENAI_API_KEY: "sk-abcdef" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('addr = "0.0.0.0:9000"');
+    expect(r.stdout).toContain('token = "***"');
+    expect(r.stdout).toContain('api_key = "***"');
+    expect(r.stdout).not.toContain("tok-very-secret");
+    expect(r.stdout).not.toContain("sk-abcdef");
+  });
+
+  it("starts with no config, answers GET /health, and exits 0 on SIGTERM", async () => {
+    const dir = tmp();
+    const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd: dir, env: cleanEnv() });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const addr = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "http listening" line; output:\n${out}`)), 10_000);
+      child.stdout.on("data", () => {
+        const line = out.split("\n").find((l) => l.includes('"http listening"'));
+        if (line) {
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { addr: string }).addr);
+        }
+      });
+    });
+    const res = await fetch(`http://${addr}/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", version: VERSION });
+
+    child.kill("SIGTERM");
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 5 s"), 5000))]);
+    expect(code).toBe(0);
+    expect(out).toContain('"shutting down"');
+  });
+
+  it("refuses to start when the port is taken, with exit code 1", async () => {
+    const { createServer } = await import("node:net");
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const r = runSync(["--http", `127.0.0.1:${port}`, "--log-format", "json"]);
+    server.close();
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('"code":"EADDRINUSE"');
+  });
+});
