@@ -1,0 +1,17 @@
+/**
+ * Runs every benchmark under bench/ in turn, each in its own process so one cannot warm or slow another.
+ * Benchmarks print figures; none asserts a timing.
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const dir = fileURLToPath(new URL(".", import.meta.url));
+const scripts = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "run-all.ts").sort();
+let failed = 0;
+for (const script of scripts) {
+  process.stdout.write(`\n== bench/${script} ==\n`);
+  const r = spawnSync(process.execPath, ["--import", "tsx", `${dir}${script}`], { stdio: "inherit" });
+  if (r.status !== 0) failed++;
+}
+process.exit(failed === 0 ? 0 : 1);
