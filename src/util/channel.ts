@@ -87,18 +87,7 @@ export class BoundedChannel<T> implements AsyncIterable<T> {
       this.offer(item);
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter = { item, resolve, reject, cleanup: () => {} };
-      if (signal) {
-        const onAbort = () => {
-          remove(this.senders, waiter);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.cleanup = () => signal.removeEventListener("abort", onAbort);
-      }
-      this.senders.push(waiter);
-    });
+    return park(this.senders, signal, (resolve, reject) => ({ item, resolve, reject, cleanup: () => {} }));
   }
 
   /** The next item; `done` once the channel is closed and drained. Rejects on abort. */
@@ -110,18 +99,7 @@ export class BoundedChannel<T> implements AsyncIterable<T> {
     }
     if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<IteratorResult<T>>((resolve, reject) => {
-      const waiter: Waiter<IteratorResult<T>> = { resolve, reject, cleanup: () => {} };
-      if (signal) {
-        const onAbort = () => {
-          remove(this.receivers, waiter);
-          reject(signal.reason);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        waiter.cleanup = () => signal.removeEventListener("abort", onAbort);
-      }
-      this.receivers.push(waiter);
-    });
+    return park(this.receivers, signal, (resolve, reject) => ({ resolve, reject, cleanup: () => {} }));
   }
 
   /** Takes what is queued without waiting (e.g. to flush). */
@@ -196,6 +174,26 @@ export class BoundedChannel<T> implements AsyncIterable<T> {
     this.count--;
     return item;
   }
+}
+
+/** Queues a waiter until it is served, or removes it and rejects when `signal` aborts first. */
+function park<V, W extends Waiter<V>>(
+  list: W[],
+  signal: AbortSignal | undefined,
+  make: (resolve: (value: V) => void, reject: (err: unknown) => void) => W,
+): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    const waiter = make(resolve, reject);
+    if (signal) {
+      const onAbort = () => {
+        remove(list, waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiter.cleanup = () => signal.removeEventListener("abort", onAbort);
+    }
+    list.push(waiter);
+  });
 }
 
 function remove<V>(list: V[], item: V): void {
