@@ -87,6 +87,13 @@ describe("parseCli", () => {
     expect(o.confPath).toBe("x.toml");
   });
 
+  it("hands subcommands their own arguments, taking --conf out", () => {
+    expect(parseCli(["vad", "a.wav", "--conf", "c.toml", "--json"])).toEqual({ kind: "subcommand", name: "vad", argv: ["a.wav", "--json"], confPath: "c.toml" });
+    expect(parseCli(["vad", "--conf=c.toml", "--engine", "onnx"])).toEqual({ kind: "subcommand", name: "vad", argv: ["--engine", "onnx"], confPath: "c.toml" });
+    expect(parseCli(["vad", "a.wav"])).toEqual({ kind: "subcommand", name: "vad", argv: ["a.wav"], confPath: undefined });
+    expect(usageError("vad", "a.wav", "--conf")).toBe("--conf needs a value");
+  });
+
   it("names the flag in usage errors", () => {
     expect(usageError("--bogus")).toBe("unknown flag --bogus (see --help)");
     expect(usageError("--http")).toMatch(/^--http/);

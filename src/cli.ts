@@ -6,12 +6,18 @@ import { parseArgs } from "node:util";
 import { ariOverride, eslOverride, handlerOverride, httpAddrOverride, type Override } from "./config.js";
 import { AppError } from "./errors.js";
 
+/** Subcommands that parse their own arguments; `--conf` is taken out for them, since they read the config too. */
+export const SUBCOMMANDS = ["vad"] as const;
+export type Subcommand = (typeof SUBCOMMANDS)[number];
+
 export type CliCommand =
   | { kind: "help" }
   | { kind: "version" }
-  | { kind: "run"; confPath: string | undefined; overrides: Override[]; printConfig: boolean };
+  | { kind: "run"; confPath: string | undefined; overrides: Override[]; printConfig: boolean }
+  | { kind: "subcommand"; name: Subcommand; argv: string[]; confPath: string | undefined };
 
 export const USAGE = `Usage: active-call [run] [flags]
+       active-call vad <file.wav> [--engine tinysilero|onnx|webrtc] [--json] [--conf <file.toml>]
        active-call version
 
 Runs the active-call controller: the WebSocket call API, the REST API and web console, and the FreeSWITCH
@@ -67,9 +73,14 @@ export function parseCli(argv: readonly string[]): CliCommand {
     if (args.length > 1) throw usage(`version takes no arguments, got "${args[1]}"`);
     return { kind: "version" };
   }
-  if (args[0] === "run") args.shift();
-  else if (args[0] !== undefined && !args[0].startsWith("-")) {
-    throw usage(`unknown command "${args[0]}"; commands: run, version (see --help)`);
+  const first = args[0];
+  if ((SUBCOMMANDS as readonly string[]).includes(first ?? "")) {
+    const { argv: rest, confPath } = takeConf(args.slice(1));
+    return { kind: "subcommand", name: first as Subcommand, argv: rest, confPath };
+  }
+  if (first === "run") args.shift();
+  else if (first !== undefined && !first.startsWith("-")) {
+    throw usage(`unknown command "${first}"; commands: run, ${SUBCOMMANDS.join(", ")}, version (see --help)`);
   }
 
   let values: Record<string, string | boolean | undefined>;
@@ -114,6 +125,27 @@ export function parseCli(argv: readonly string[]): CliCommand {
     if (v !== undefined) overrides.push({ path, value: v, source: `--${flag}` });
   }
   return { kind: "run", confPath: str("conf"), overrides, printConfig: values["print-config"] === true };
+}
+
+/** Removes `--conf <path>` / `--conf=<path>` from a subcommand's arguments. */
+function takeConf(argv: string[]): { argv: string[]; confPath: string | undefined } {
+  const rest: string[] = [];
+  let confPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--conf") {
+      confPath = argv[++i];
+      if (confPath === undefined || confPath === "") throw usage("--conf needs a value");
+    } else if (a.startsWith("--conf=")) {
+      confPath = a.slice("--conf=".length);
+      if (confPath === "") throw usage("--conf needs a value");
+    } else rest.push(a);
+  }
+  return { argv: rest, confPath };
 }
 
 /** node:util's parse errors, reduced to one line that names the flag. */

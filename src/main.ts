@@ -40,13 +40,20 @@ async function main(argv: string[]): Promise<void> {
 
   let loaded: LoadedConfig;
   try {
-    loaded = await loadProcessConfig(command.confPath, command.overrides);
+    loaded = await loadProcessConfig(command.confPath, command.kind === "run" ? command.overrides : []);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(err.problems.map((p) => `active-call: ${p}\n`).join(""));
       process.exit(err.exitCode);
     }
     throw err;
+  }
+  if (command.kind === "subcommand") {
+    const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
+    // Loaded on demand: the VAD engines are not needed to start the server.
+    const { runVadCommand } = await import("./vad/cli.js");
+    process.exitCode = await runVadCommand(command.argv, { ...io, defaults: loaded.config.defaults.vad });
+    return;
   }
   if (command.printConfig) {
     process.stdout.write(configToToml(loaded));
