@@ -2,10 +2,22 @@
  * Turns schema issues into one-line messages that say where the problem is and what was expected.
  * Shared by the config loader and (later) playbook diagnostics.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { suggest } from "../util/suggest.js";
 
 type AnySchema = z.core.$ZodType;
+
+/**
+ * What a field expects, in words ("an integer number of milliseconds (≥ 100)"). A schema registered here gets
+ * one message for every way its value can be wrong (type, range, format), instead of zod's piecemeal ones.
+ */
+export const expectations = z.registry<{ expects: string }>();
+
+/** Registers `schema` with the wording of what it expects and returns it, for use inline in a schema. */
+export function expects<T extends AnySchema>(schema: T, text: string): T {
+  expectations.add(schema, { expects: text });
+  return schema;
+}
 
 /** Walks wrappers (default, optional, transform, ...) down to the schema that validates values. */
 function unwrap(schema: AnySchema): AnySchema {
@@ -18,35 +30,43 @@ function unwrap(schema: AnySchema): AnySchema {
   }
 }
 
-/** The schema found at `path` inside `root`, or undefined. */
+const typeOf = (s: AnySchema): string => (s._zod.def as { type: string }).type;
+
+/** The branch of a union that can hold a key of this kind (an object or record for names, an array for indexes). */
+function containerBranch(s: AnySchema, key: PropertyKey | undefined): AnySchema {
+  if (typeOf(s) !== "union") return s;
+  const options = (s._zod.def as unknown as { options: AnySchema[] }).options.map(unwrap);
+  const wanted = typeof key === "number" ? ["array"] : ["object", "record"];
+  return options.find((o) => wanted.includes(typeOf(o))) ?? s;
+}
+
+/**
+ * The schema found at `path` inside `root`, or undefined. A union is entered through its branch that can hold
+ * the next key; the schema at the end of the path is returned as it is (a union stays a union).
+ */
 export function schemaAt(root: AnySchema, path: readonly PropertyKey[]): AnySchema | undefined {
   let s: AnySchema | undefined = unwrap(root);
   for (const key of path) {
     if (!s) return undefined;
-    const def = s._zod.def as {
+    const def = containerBranch(s, key)._zod.def as {
       type: string;
       shape?: Record<string, AnySchema>;
       element?: AnySchema;
       valueType?: AnySchema;
-      options?: AnySchema[];
     };
     if (def.type === "object") s = def.shape?.[String(key)];
     else if (def.type === "array") s = def.element;
     else if (def.type === "record") s = def.valueType;
-    else if (def.type === "union") s = def.options?.map(unwrap).find((o) => (o._zod.def as { type: string }).type === "object");
     else return undefined;
     s = s && unwrap(s);
-    if (s && (s._zod.def as { type: string }).type === "union") {
-      s = (s._zod.def as unknown as { options: AnySchema[] }).options.map(unwrap).find((o) => (o._zod.def as { type: string }).type === "object") ?? s;
-    }
   }
   return s;
 }
 
-/** Keys an object schema knows at `path`. */
+/** Keys an object schema knows at `path` (through a union, its object branch). */
 export function knownKeys(root: AnySchema, path: readonly PropertyKey[]): string[] {
   const s = schemaAt(root, path);
-  const def = s?._zod.def as { type?: string; shape?: Record<string, unknown> } | undefined;
+  const def = s && (containerBranch(s, "")._zod.def as { type?: string; shape?: Record<string, unknown> });
   return def?.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 
@@ -92,6 +112,12 @@ function unionValues(issue: z.core.$ZodIssueInvalidUnion): unknown[] | undefined
   return values.length ? values : undefined;
 }
 
+/** The registered expectation of the field at `path`, if any. */
+function expectedAt(root: AnySchema, path: readonly PropertyKey[]): string | undefined {
+  const schema = schemaAt(root, path);
+  return schema ? expectations.get(schema)?.expects : undefined;
+}
+
 /**
  * Describes one issue. `describeKey(path)` renders a key path the way the file's author sees it
  * (e.g. `esl_password in [freeswitch]`).
@@ -103,6 +129,10 @@ export function describeIssue(
 ): IssueText[] {
   const path = issue.path as PropertyKey[];
   const input = (issue as { input?: unknown }).input;
+  const expected = issue.code === "unrecognized_keys" || input === undefined ? undefined : expectedAt(root, path);
+  if (expected !== undefined) {
+    return [{ path, kind: "type", message: `${describeKey(path)} must be ${expected}, got ${show(input)}` }];
+  }
   switch (issue.code) {
     case "unrecognized_keys":
       return issue.keys.map((key) => {

@@ -5,10 +5,36 @@
  * documented aliases are mapped to them by `ALIASES` before validation.
  */
 import { z } from "zod";
+import { expects } from "./issues.js";
 
 const url = z.string().refine((s) => s === "" || URL.canParse(s), { message: "must be a URL" });
-const ms = z.number().int().min(0);
-const unit = z.number().min(0).max(1);
+const ms = expects(z.number().int().min(0), "an integer number of milliseconds (≥ 0)");
+const unit = expects(z.number().min(0).max(1), "a number from 0 to 1");
+
+/**
+ * A JavaScript regular expression given as a string. The issue carries `params.code = "regex"` so that playbook
+ * diagnostics classify it (playbook.md §8); the message quotes the engine's reason.
+ */
+export const regexString = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "");
+    ctx.addIssue({ code: "custom", message: `is not a valid regular expression (${reason})`, input: source, params: { code: "regex" } });
+  }
+});
+
+/** The built-in tools of playbook.md §4.3, by the names `llm.builtinTools` uses. */
+export const BUILTIN_TOOLS = [
+  "hangup_call",
+  "transfer_call",
+  "goto_scene",
+  "play_audio",
+  "set_variable",
+  "collect_digits",
+  "http_request",
+  "send_dtmf",
+] as const;
 
 export const ASR_PROVIDERS = ["openai", "pocketsphinx", "scripted", "auto"] as const;
 export const TTS_PROVIDERS = ["openai", "flite", "espeak", "scripted", "auto"] as const;
@@ -50,13 +76,13 @@ export const llmSection = z.strictObject({
   prompt: z.string(),
   greeting: z.string(),
   toolMode: z.enum(["native", "tags", "both"]),
-  builtinTools: z.union([z.array(z.string()), z.literal(false)]),
+  builtinTools: z.union([z.array(z.enum(BUILTIN_TOOLS)), z.literal(false)]),
   maxToolRounds: z.number().int().min(1).max(10),
   historyLimit: z.number().int().min(4),
   features: z.array(z.preprocess((v) => (v === "context_repair" ? "contextRepair" : v), z.enum(["contextRepair"]))),
   repairWindowMs: ms,
   timeoutMs: ms,
-  rules: z.array(z.strictObject({ match: z.string(), reply: z.string() })),
+  rules: z.array(z.strictObject({ match: regexString, reply: z.string() })),
   fallback: z.string(),
   ...vendor,
 }).partial();
@@ -76,7 +102,10 @@ export const realtimeSection = z.strictObject({
   voice: z.string(),
   instructions: z.string(),
   turnDetection,
-  inputTranscription: z.union([z.strictObject({ model: z.string(), language: z.string().optional() }), z.literal(false)]),
+  inputTranscription: expects(
+    z.union([z.strictObject({ model: z.string(), language: z.string().optional() }), z.literal(false)]),
+    "{model, language} or false",
+  ),
   audioFormat: z.enum(["auto", "pcm16", "pcmu", "pcma"]),
   protocol: z.enum(["ga", "beta"]),
   apiVersion: z.string(),
@@ -102,7 +131,10 @@ export const interruptionSection = z.strictObject({
   minWords: z.number().int().min(0),
   ignoreFirstMs: ms,
   fillerWordFilter: z.boolean(),
-  fillerWords: z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]),
+  fillerWords: expects(
+    z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]),
+    "a list of words, or a map of language to a list of words",
+  ),
   fadeOutMs: z.number().int().min(0).max(2000),
   resumeOnFalse: z.boolean(),
 }).partial();
@@ -163,6 +195,13 @@ export function applyAliases(
     if (!(alias in value)) continue;
     if (canonical in obj) {
       conflicts.push({ alias, canonical });
+      delete value[alias];
+      continue;
+    }
+    // Two aliases of one key (recorder `file` and `path`): the second conflicts with the first.
+    const earlier = renamed.get(canonical);
+    if (earlier !== undefined) {
+      conflicts.push({ alias, canonical: earlier });
       delete value[alias];
       continue;
     }

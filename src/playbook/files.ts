@@ -1,0 +1,42 @@
+/**
+ * Sound files named by a playbook (`<play file>`, `greeting.play`, `ambiance.path`) live inside the sounds
+ * folder and never outside it: no absolute paths, no `..`, and no symbolic link that leads out.
+ */
+import { realpathSync, statSync } from "node:fs";
+import { isAbsolute, relative, resolve, sep } from "node:path";
+
+export type SoundFile = { ok: true; path: string | undefined } | { ok: false; problem: string };
+
+/** Whether a value is a template, resolved only when rendered (then checked again by `resolveSoundFile`). */
+const isTemplate = (s: string) => /\{[{%]/.test(s);
+
+/**
+ * Checks `file` against the sounds folder. `path` is the real path when the folder is known and the file
+ * exists; undefined when only the shape could be checked (no folder given, or a template).
+ */
+export function resolveSoundFile(file: string, soundsDir: string | undefined): SoundFile {
+  if (file.trim() === "") return { ok: false, problem: "is empty" };
+  if (file.includes("\0")) return { ok: false, problem: "contains a NUL character" };
+  if (isTemplate(file)) return { ok: true, path: undefined };
+  if (isAbsolute(file) || /^[A-Za-z]:[\\/]/.test(file) || file.startsWith("\\")) {
+    return { ok: false, problem: "is an absolute path; give a path relative to the sounds folder" };
+  }
+  if (file.split(/[\\/]/).includes("..")) return { ok: false, problem: 'must stay inside the sounds folder (no "..")' };
+  if (soundsDir === undefined) return { ok: true, path: undefined };
+
+  const full = resolve(soundsDir, file);
+  let real: string;
+  let root: string;
+  try {
+    if (!statSync(full).isFile()) return { ok: false, problem: `is not a file in the sounds folder ${soundsDir}` };
+    real = realpathSync(full);
+    root = realpathSync(soundsDir);
+  } catch {
+    return { ok: false, problem: `does not exist in the sounds folder ${soundsDir}` };
+  }
+  const rel = relative(root, real);
+  if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
+    return { ok: false, problem: `leads outside the sounds folder ${soundsDir} (through a symbolic link)` };
+  }
+  return { ok: true, path: real };
+}
