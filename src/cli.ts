@@ -7,7 +7,7 @@ import { ariOverride, eslOverride, handlerOverride, httpAddrOverride, type Overr
 import { AppError } from "./errors.js";
 
 /** Subcommands that parse their own arguments; `--conf` is taken out for them, since they read the config too. */
-export const SUBCOMMANDS = ["vad"] as const;
+export const SUBCOMMANDS = ["lint", "vad"] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 export type CliCommand =
@@ -17,6 +17,7 @@ export type CliCommand =
   | { kind: "subcommand"; name: Subcommand; argv: string[]; confPath: string | undefined };
 
 export const USAGE = `Usage: active-call [run] [flags]
+       active-call lint <file|dir>... [--json] [--strict] [--conf <file.toml>]
        active-call vad <file.wav> [--engine tinysilero|onnx|webrtc] [--json] [--conf <file.toml>]
        active-call version
 

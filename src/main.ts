@@ -49,10 +49,16 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   if (command.kind === "subcommand") {
-    const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
-    // Loaded on demand: the VAD engines are not needed to start the server.
-    const { runVadCommand } = await import("./vad/cli.js");
-    process.exitCode = await runVadCommand(command.argv, { ...io, defaults: loaded.config.defaults.vad });
+    // Loaded on demand: a subcommand's modules are not needed to start the server.
+    if (command.name === "lint") {
+      const { runLintCommand } = await import("./playbook/lint.js");
+      const io = { stdout: process.stdout, stderr: process.stderr, env: loaded.env, cwd: process.cwd(), config: loaded.config };
+      process.exitCode = await runLintCommand(command.argv, io);
+    } else {
+      const { runVadCommand } = await import("./vad/cli.js");
+      const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
+      process.exitCode = await runVadCommand(command.argv, { ...io, defaults: loaded.config.defaults.vad });
+    }
     return;
   }
   if (command.printConfig) {

@@ -53,6 +53,19 @@ describe("active-call command", () => {
     expect(v.stderr).toMatch(/^active-call: --ari-media: "media" in \[asterisk\] must be one of "rtp", "websocket", "audiosocket"/);
   });
 
+  it("lint checks the example playbooks (exit 0) and names file:line:column for a broken one (exit 1)", () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const ok = runSync(["lint", "playbooks"], root);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^3 files, 0 errors, \d+ warnings$/m);
+    const dir = tmp();
+    writeFileSync(join(dir, "bad.md"), "---\nllm:\n  temprature: 0.3\n---\n# Scene: main\nHello.\n");
+    const bad = runSync(["lint", "bad.md"], dir);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('bad.md:3:3: error[unknown-key]: unknown key "temprature" in llm; did you mean "temperature"?');
+    expect(runSync(["lint", "missing.md"], dir).status).toBe(2);
+  });
+
   it("--print-config shows the effective config with secrets masked", () => {
     const r = runSync(["--print-config", "--http", "9000"], tmp(), { ACTIVE_CALL_TOKEN: "tok-very-secret", OPENAI_API_KEY: "sk-abcdef" });
     expect(r.status).toBe(0);

@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { knownKeys } from "../src/config/issues.js";
 import { configSchema } from "../src/config/schema.js";
+import { parsePlaybook } from "../src/playbook/index.js";
+import { makeSoundsDir } from "./fixtures/playbooks/sounds.js";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const ci = readFileSync(new URL("../.ci/run", import.meta.url), "utf8");
@@ -44,5 +46,18 @@ describe("README", () => {
     expect(test).toBeDefined();
     const ciLines = ci.split("\n").map((l) => l.trim());
     expect(ciLines).toContain(test);
+  });
+
+  it("its example playbook passes validation", () => {
+    const example = /```markdown\n(---\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const sounds = makeSoundsDir(["billing/hold.wav"]);
+    try {
+      const result = parsePlaybook(example as string, { file: "README-example.md", env: { CRM_HOOK_URL: "https://crm.example.com/hook" }, soundsDir: sounds.dir });
+      expect(result.diagnostics).toEqual([]);
+      expect(result.playbook).toBeDefined();
+    } finally {
+      sounds.remove();
+    }
   });
 });
