@@ -1,0 +1,88 @@
+/**
+ * Loads playbooks by name from the playbook folder for calls and the API. Names follow
+ * `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\.md$` and resolve inside the folder only (a symbolic link that leads
+ * out is refused). Parsed playbooks are cached until the file changes, so a call start costs a stat.
+ */
+import { readFile, realpath, stat } from "node:fs/promises";
+import { relative, resolve, sep, isAbsolute } from "node:path";
+import { PLAYBOOK_NAME } from "../config.js";
+import { AppError } from "../errors.js";
+import type { PlaybookConfig } from "./options.js";
+import { parsePlaybook } from "./parse.js";
+import type { Playbook } from "./types.js";
+
+export interface PlaybookStoreOptions {
+  dir: string;
+  soundsDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  config?: PlaybookConfig;
+}
+
+interface CacheEntry {
+  mtimeMs: number;
+  size: number;
+  playbook: Playbook;
+}
+
+export class PlaybookStore {
+  private readonly dir: string;
+  private readonly cache = new Map<string, CacheEntry>();
+
+  constructor(private readonly options: PlaybookStoreOptions) {
+    this.dir = resolve(options.dir);
+  }
+
+  /** The file of a playbook name, checked: INVALID_NAME for a bad name or a path that leaves the folder. */
+  async pathOf(name: string): Promise<string> {
+    if (!PLAYBOOK_NAME.test(name)) throw new AppError("INVALID_NAME", `invalid playbook name ${JSON.stringify(name)}: use letters, digits, "_", "-", "." and end in .md`);
+    const file = resolve(this.dir, name);
+    let real: string;
+    let root: string;
+    try {
+      [real, root] = await Promise.all([realpath(file), realpath(this.dir)]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new AppError("PLAYBOOK_NOT_FOUND", `no playbook ${name} in ${this.options.dir}`);
+      throw err;
+    }
+    const rel = relative(root, real);
+    if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
+      throw new AppError("INVALID_NAME", `playbook ${name} leads outside the playbook folder`);
+    }
+    return real;
+  }
+
+  /** The parsed playbook; PLAYBOOK_NOT_FOUND, INVALID_NAME, or PLAYBOOK_INVALID with `details.errors`. */
+  async load(name: string): Promise<Playbook> {
+    const file = await this.pathOf(name);
+    const info = await stat(file);
+    if (!info.isFile()) throw new AppError("PLAYBOOK_NOT_FOUND", `${name} is not a file`);
+    const cached = this.cache.get(name);
+    if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.playbook;
+    const playbook = this.parse(await readFile(file), name);
+    this.cache.set(name, { mtimeMs: info.mtimeMs, size: info.size, playbook });
+    return playbook;
+  }
+
+  /** An inline playbook (webhook reply, API request), validated the same way. */
+  parseContent(content: string, label = "inline.md"): Playbook {
+    return this.parse(content, label);
+  }
+
+  private parse(input: string | Uint8Array, name: string): Playbook {
+    const result = parsePlaybook(input, {
+      file: name,
+      env: this.options.env,
+      soundsDir: this.options.soundsDir,
+      config: this.options.config,
+    });
+    if (!result.playbook) {
+      const errors = result.diagnostics.filter((d) => d.severity === "error");
+      const first = errors[0];
+      const where = first ? `${first.file}:${first.line}:${first.column}: ${first.message}` : "invalid";
+      throw new AppError("PLAYBOOK_INVALID", `playbook ${name} is invalid (${errors.length} error${errors.length === 1 ? "" : "s"}; first: ${where})`, {
+        details: { errors },
+      });
+    }
+    return result.playbook;
+  }
+}
