@@ -7,8 +7,10 @@ import { resolve } from "node:path";
 import { parseCli, USAGE } from "./cli.js";
 import { ConfigError, configToToml, loadProcessConfig, noColor, parseHostPort, stdoutIsTty, type LoadedConfig } from "./config.js";
 import { AppError } from "./errors.js";
+import { InboundRouter } from "./call/router.js";
 import { buildHttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./log.js";
+import { PlaybookStore } from "./playbook/store.js";
 
 async function readVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -82,6 +84,16 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
   log.info({ version, config: loaded.file ?? "built-in defaults" }, "starting");
 
   for (const dir of Object.values(config.paths)) await mkdir(resolve(dir), { recursive: true });
+
+  const playbooks = new PlaybookStore({ dir: config.paths.playbooks, soundsDir: resolve(config.paths.sounds), env: loaded.env, config });
+  const router = new InboundRouter({
+    handler: config.handler,
+    twilioPlaybook: config.twilio.playbook,
+    playbooks,
+    log,
+    userAgent: `active-call/${version}`,
+  });
+  for (const warning of await router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
 
   const addr = parseHostPort(config.http.addr);
   if (!addr) throw new Error(`unreachable: http.addr was validated: ${config.http.addr}`);

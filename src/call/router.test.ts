@@ -106,6 +106,14 @@ describe("playbook rules", () => {
     expect(await r.route(call({ pbxPlaybook: "evil.md" }))).toMatchObject({ action: "reject", detail: expect.stringMatching(/^INVALID_NAME: .*outside/) });
   });
 
+  it("warns at start about each named playbook that is missing or invalid", async () => {
+    const { router: r } = await router(RULES);
+    const warnings = await r.startupWarnings();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/^PLAYBOOK_INVALID: playbook broken\.md is invalid/);
+    expect(warnings[1]).toMatch(/^PLAYBOOK_NOT_FOUND: no playbook missing\.md/);
+  });
+
   it("rejects when nothing matches and there is no default", async () => {
     const { router: r } = await router('[[handler.rules]]\ncallee = "^1$"\nplaybook = "sales.md"\n');
     expect(await r.route(call())).toMatchObject({ action: "reject", code: 503 });

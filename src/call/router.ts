@@ -75,6 +75,24 @@ export class InboundRouter {
     }));
   }
 
+  /**
+   * Loads every playbook the handler names (rules, default, [twilio] playbook) and returns a warning for each that
+   * is missing or invalid. Such a playbook does not stop the controller; the calls that need it are rejected.
+   */
+  async startupWarnings(): Promise<string[]> {
+    const named = new Set<string>([...this.rules.map((r) => r.playbook), this.options.handler.default, this.options.twilioPlaybook ?? ""]);
+    named.delete("");
+    const warnings: string[] = [];
+    for (const name of named) {
+      try {
+        await this.options.playbooks.load(name);
+      } catch (err) {
+        warnings.push(isAppError(err) ? `${err.code}: ${err.message}` : String(err));
+      }
+    }
+    return warnings;
+  }
+
   async route(call: IncomingCall, signal?: AbortSignal): Promise<RouteDecision> {
     const log = this.options.log.child({ callId: call.callId });
     const decision = await this.decide(call, signal).catch((err: unknown) => reject(err));
