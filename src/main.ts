@@ -11,6 +11,7 @@ import { InboundRouter } from "./call/router.js";
 import { buildHttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./log.js";
 import { PlaybookStore } from "./playbook/store.js";
+import { checkProviders } from "./providers/registry.js";
 
 async function readVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -93,6 +94,7 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
     log,
     userAgent: `active-call/${version}`,
   });
+  for (const warning of await checkProviders(config)) log.warn({ problem: warning }, "provider unusable; calls that need it will fail");
   for (const warning of await router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
 
   const addr = parseHostPort(config.http.addr);
