@@ -16,6 +16,10 @@ const hasFlite = await binaryExists("flite");
 const hasEspeak = await binaryExists("espeak-ng");
 const hasSphinx = (await binaryExists(POCKETSPHINX_BINARY)) && (await pathExists(defaults.pocketsphinx.hmm));
 const why = (name: string, pkg: string) => `${name} is not installed (apt-get install ${pkg})`;
+// CI installs the engines (.ci/install-system-deps): there a missing one is a broken install step, not a skip.
+if (process.env.CI === "true" && !(hasFlite && hasEspeak && hasSphinx)) {
+  throw new Error(`CI must have flite, espeak-ng and pocketsphinx: flite=${hasFlite} espeak-ng=${hasEspeak} pocketsphinx=${hasSphinx}`);
+}
 if (!hasFlite) console.warn(`skipping flite tests: ${why("flite", "flite")}`);
 if (!hasEspeak) console.warn(`skipping espeak-ng tests: ${why("espeak-ng", "espeak-ng")}`);
 if (!hasSphinx) console.warn(`skipping pocketsphinx tests: ${why("pocketsphinx_continuous or its en-us model", "pocketsphinx pocketsphinx-en-us")}`);
