@@ -21,3 +21,4 @@ export { WavWriter } from "./wav-writer.js";
 export type { FrameCallback, RechunkerOptions } from "./rechunk.js";
 export { Rechunker } from "./rechunk.js";
 export { GainRamp, dbToGain, mixInto } from "./mixer.js";
+export { concatPcm, rms } from "./measure.js";

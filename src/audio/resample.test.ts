@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Resampler, resample } from "./resample.js";
+import { concatPcm } from "./measure.js";
 
 const RATES = [8000, 16000, 24000, 48000];
 const PAIRS = RATES.flatMap((from) => RATES.map((to) => [from, to] as const));
@@ -38,15 +39,6 @@ function chunkSizes(seed: number): () => number {
   };
 }
 
-function concat(parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 describe("Resampler quality", () => {
   it.each(PAIRS)("%i -> %i: a 1 kHz sine comes out at >= 40 dB SNR", (from, to) => {
@@ -105,7 +97,7 @@ describe("Resampler streaming", () => {
   it.each(PAIRS)("%i -> %i: chunked input gives bit-exactly the one-call output", (from, to) => {
     const x = sine(937, from, from / 2);
     const whole = new Resampler(from, to);
-    const expected = concat([whole.process(x).slice(), whole.flush().slice()]);
+    const expected = concatPcm([whole.process(x).slice(), whole.flush().slice()]);
     const chunked = new Resampler(from, to);
     const parts: Int16Array[] = [];
     const next = chunkSizes(from + to);
@@ -115,7 +107,7 @@ describe("Resampler streaming", () => {
       pos += chunk.length;
     }
     parts.push(chunked.flush().slice());
-    const got = concat(parts);
+    const got = concatPcm(parts);
     expect(got.length).toBe(expected.length);
     expect(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
   });
@@ -140,11 +132,11 @@ describe("Resampler streaming", () => {
   it("flush emits the delayed tail, then the resampler starts a fresh stream", () => {
     const x = sine(1000, 16000, 1600);
     const r = new Resampler(16000, 8000);
-    const first = concat([r.process(x).slice(), r.flush().slice()]);
+    const first = concatPcm([r.process(x).slice(), r.flush().slice()]);
     expect(first.length).toBe(800 + r.delay);
     // The tail holds the end of the signal, not just zeros.
     expect(Math.max(...first.subarray(800).map(Math.abs))).toBeGreaterThan(1000);
-    const second = concat([r.process(x).slice(), r.flush().slice()]);
+    const second = concatPcm([r.process(x).slice(), r.flush().slice()]);
     expect(Array.from(second)).toEqual(Array.from(first));
     expect(r.flush().length).toBe(0); // nothing pending
   });
