@@ -22,3 +22,4 @@ export {
 } from "./variables.js";
 export { resolveSoundFile } from "./files.js";
 export { MAX_PLAYBOOK_BYTES } from "./source.js";
+export * from "./runner/index.js";
