@@ -11,7 +11,9 @@ import { InboundRouter } from "./call/router.js";
 import { buildHttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./log.js";
 import { PlaybookStore } from "./playbook/store.js";
-import { checkProviders } from "./providers/registry.js";
+import { PosthookDelivery } from "./playbook/posthook/delivery.js";
+import { makeSummariser } from "./playbook/posthook/summary.js";
+import { checkProviders, resolveLlm } from "./providers/registry.js";
 
 async function readVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -97,6 +99,20 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
   for (const warning of await checkProviders(config)) log.warn({ problem: warning }, "provider unusable; calls that need it will fail");
   for (const warning of await router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
 
+  // Hooks a previous run left in the spool are delivered now; new ones are submitted at hangup.
+  const posthooks = new PosthookDelivery({
+    spoolRoot: resolve(config.paths.spool),
+    secret: config.posthook.secret,
+    retries: config.posthook.retries,
+    backoffInitialMs: config.posthook.backoff_initial_ms,
+    backoffMaxMs: config.posthook.backoff_max_ms,
+    concurrency: config.posthook.concurrency,
+    userAgent: `active-call/${version}`,
+    log,
+    summarise: makeSummariser((model) => resolveLlm(model === undefined ? undefined : { model }, config)),
+  });
+  await posthooks.start();
+
   const addr = parseHostPort(config.http.addr);
   if (!addr) throw new Error(`unreachable: http.addr was validated: ${config.http.addr}`);
   if (config.http.token === "" && !isLoopback(addr.host)) {
@@ -121,8 +137,10 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
   log.info({ addr: typeof bound === "object" && bound ? `${bound.address}:${bound.port}` : config.http.addr }, "http listening");
 
   installShutdown(log, async () => {
-    // No calls exist yet to drain; closing the server ends every open connection.
+    // No calls exist yet to drain; closing the server ends every open connection. Hooks not yet delivered stay
+    // in the spool for the next start.
     await app.close();
+    await posthooks.stop();
   });
 }
 

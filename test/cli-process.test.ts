@@ -102,6 +102,45 @@ describe("active-call command", () => {
     expect(out).toContain('"shutting down"');
   });
 
+  it("delivers, at start, a post-call hook that a previous run left in the spool", async () => {
+    const { createServer } = await import("node:http");
+    const { mkdirSync } = await import("node:fs");
+    const got: { headers: Record<string, unknown>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        got.push({ headers: req.headers, body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const dir = tmp();
+    mkdirSync(join(dir, "data/spool/posthook"), { recursive: true });
+    const entry = {
+      deliveryId: "left-by-crash",
+      url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`,
+      method: "POST",
+      headers: {},
+      timeoutMs: 5000,
+      payload: { event: "call.ended", callId: "c-9", summary: null },
+      attempts: 1,
+      createdAt: "2026-11-23T10:00:00.000Z",
+    };
+    writeFileSync(join(dir, "data/spool/posthook/left-by-crash.json"), JSON.stringify(entry));
+    const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd: dir, env: { ...cleanEnv(), ACTIVE_CALL_WEBHOOK_SECRET: "s3" } });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    receiver.close();
+    expect(got).toHaveLength(1);
+    expect(JSON.parse(got[0]?.body ?? "{}")).toMatchObject({ callId: "c-9" });
+    expect(got[0]?.headers["x-active-call-delivery"]).toBe("left-by-crash");
+    expect(got[0]?.headers["x-active-call-attempt"]).toBe("2");
+    expect(got[0]?.headers["x-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+  });
+
   it("refuses to start when the port is taken, with exit code 1", async () => {
     const { createServer } = await import("node:net");
     const server = createServer();
