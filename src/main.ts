@@ -14,6 +14,7 @@ import { PlaybookStore } from "./playbook/store.js";
 import { PosthookDelivery } from "./playbook/posthook/delivery.js";
 import { makeSummariser } from "./playbook/posthook/summary.js";
 import { checkProviders, resolveLlm } from "./providers/registry.js";
+import { createVadEngine } from "./vad/index.js";
 
 async function readVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -98,6 +99,15 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
   });
   for (const warning of await checkProviders(config)) log.warn({ problem: warning }, "provider unusable; calls that need it will fail");
   for (const warning of await router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
+
+  // The default VAD's weights are loaded once now and shared by every call; a failure is not fatal here (calls
+  // that need the engine will report it) but is said at once.
+  if (config.defaults.vad.type !== "none") {
+    await createVadEngine(config.defaults.vad.type, { logger: log, webrtcMode: config.defaults.vad.webrtcMode }).then(
+      (engine) => log.info({ engine: engine.description }, "vad ready"),
+      (err: unknown) => log.error({ err }, "default vad engine cannot load"),
+    );
+  }
 
   // Hooks a previous run left in the spool are delivered now; new ones are submitted at hangup.
   const posthooks = new PosthookDelivery({
