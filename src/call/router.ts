@@ -39,7 +39,7 @@ export type RouteDecision =
 /** What the router needs to turn names and inline text into playbooks (PlaybookStore). */
 export interface PlaybookSource {
   load(name: string): Promise<Playbook>;
-  parseContent(content: string, label?: string): Playbook;
+  parseContent(content: string, label?: string): Promise<Playbook>;
 }
 
 export interface RouterOptions {
@@ -191,7 +191,7 @@ export class InboundRouter {
         try {
           const playbook = hasName
             ? await this.options.playbooks.load(r.playbook as string)
-            : this.options.playbooks.parseContent(r.content as string, `webhook-${call.callId}.md`);
+            : await this.options.playbooks.parseContent(r.content as string, `webhook-${call.callId}.md`);
           return { action: "playbook", playbook, variables, source: "webhook" };
         } catch (err) {
           return reject(err);

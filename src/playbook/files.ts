@@ -3,6 +3,7 @@
  * folder and never outside it: no absolute paths, no `..`, and no symbolic link that leads out.
  */
 import { realpathSync, statSync } from "node:fs";
+import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 
 export type SoundFile = { ok: true; path: string | undefined } | { ok: false; problem: string };
@@ -34,9 +35,30 @@ export function resolveSoundFile(file: string, soundsDir: string | undefined): S
   } catch {
     return { ok: false, problem: `does not exist in the sounds folder ${soundsDir}` };
   }
+  return insideRoot(real, root, soundsDir);
+}
+
+function insideRoot(real: string, root: string, soundsDir: string): SoundFile {
   const rel = relative(root, real);
   if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
     return { ok: false, problem: `leads outside the sounds folder ${soundsDir} (through a symbolic link)` };
   }
   return { ok: true, path: real };
 }
+
+/** `resolveSoundFile` with asynchronous file system calls (for call paths). Same answers. */
+export async function resolveSoundFileAsync(file: string, soundsDir: string): Promise<SoundFile> {
+  const shape = resolveSoundFile(file, undefined);
+  if (!shape.ok || isTemplate(file)) return shape;
+  const full = resolve(soundsDir, file);
+  let real: string;
+  let root: string;
+  try {
+    if (!(await stat(full)).isFile()) return { ok: false, problem: `is not a file in the sounds folder ${soundsDir}` };
+    [real, root] = await Promise.all([realpath(full), realpath(soundsDir)]);
+  } catch {
+    return { ok: false, problem: `does not exist in the sounds folder ${soundsDir}` };
+  }
+  return insideRoot(real, root, soundsDir);
+}
+

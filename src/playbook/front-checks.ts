@@ -136,7 +136,7 @@ function checkPipeline({ fm, loc, diags, opts }: FrontCheckContext): void {
 function checkFrontFiles({ fm, loc, diags, opts }: FrontCheckContext): void {
   const check = (path: readonly (string | number)[], file: string | undefined) => {
     if (file === undefined) return;
-    const r = resolveSoundFile(file, opts.soundsDir);
+    const r = opts.resolveSound ? opts.resolveSound(file) : resolveSoundFile(file, opts.soundsDir);
     if (!r.ok) diags.add(loc.at(path), "file", `${path.join(".")} "${file}" ${r.problem}`);
   };
   if (typeof fm.greeting === "object") check(["greeting", "play"], fm.greeting.play);

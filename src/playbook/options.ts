@@ -3,6 +3,8 @@
  * reads; the loaded `Config` satisfies it, and tests can pass a small literal.
  */
 
+import type { SoundFile } from "./files.js";
+
 interface VendorDefaults {
   provider?: string;
   apiKey?: string;
@@ -37,4 +39,10 @@ export interface ParseOptions {
    * `lint`, which may run where the keys are absent.
    */
   missingCredentials?: "error" | "warning";
+  /**
+   * Checks a sound file instead of `resolveSoundFile` (which touches the disk synchronously). The playbook store
+   * resolves the files asynchronously first and answers from that, so loading a playbook for a call never
+   * blocks the event loop on file I/O.
+   */
+  resolveSound?: (file: string) => SoundFile;
 }

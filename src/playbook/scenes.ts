@@ -173,7 +173,7 @@ function checkHttp({ raw, diags }: SceneContext, all: AnalysedSection[]): void {
 function checkPlayFiles({ opts, diags }: SceneContext, all: AnalysedSection[]): string[] {
   const files: string[] = [];
   const check = (file: string, offset: number) => {
-    const r = resolveSoundFile(file, opts.soundsDir);
+    const r = opts.resolveSound ? opts.resolveSound(file) : resolveSoundFile(file, opts.soundsDir);
     if (!r.ok) diags.add(offset, "file", `file "${file}" ${r.problem}`);
     else if (!files.includes(file)) files.push(file);
   };

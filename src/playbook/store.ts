@@ -8,6 +8,7 @@ import { relative, resolve, sep, isAbsolute } from "node:path";
 import { PLAYBOOK_NAME } from "../config.js";
 import { AppError } from "../errors.js";
 import type { PlaybookConfig } from "./options.js";
+import { resolveSoundFile, resolveSoundFileAsync, type SoundFile } from "./files.js";
 import { parsePlaybook } from "./parse.js";
 import type { Playbook } from "./types.js";
 
@@ -58,23 +59,40 @@ export class PlaybookStore {
     if (!info.isFile()) throw new AppError("PLAYBOOK_NOT_FOUND", `${name} is not a file`);
     const cached = this.cache.get(name);
     if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.playbook;
-    const playbook = this.parse(await readFile(file), name);
+    const playbook = await this.parseAsync(await readFile(file), name);
     this.cache.set(name, { mtimeMs: info.mtimeMs, size: info.size, playbook });
     return playbook;
   }
 
   /** An inline playbook (webhook reply, API request), validated the same way. */
-  parseContent(content: string, label = "inline.md"): Playbook {
-    return this.parse(content, label);
+  parseContent(content: string, label = "inline.md"): Promise<Playbook> {
+    return this.parseAsync(content, label);
   }
 
-  private parse(input: string | Uint8Array, name: string): Playbook {
+  /**
+   * Parses twice: first only to learn which sound files the playbook names (shapes checked, disk untouched),
+   * then, with those files resolved asynchronously, for real. No synchronous file I/O on a call's path.
+   */
+  private async parseAsync(input: string | Uint8Array, name: string): Promise<Playbook> {
+    const named = new Set<string>();
+    this.parse(input, name, (file) => {
+      named.add(file);
+      return resolveSoundFile(file, undefined);
+    }, false);
+    const resolved = new Map<string, SoundFile>();
+    await Promise.all([...named].map(async (f) => resolved.set(f, await resolveSoundFileAsync(f, this.options.soundsDir))));
+    return this.parse(input, name, (file) => resolved.get(file) ?? resolveSoundFile(file, undefined)) as Playbook;
+  }
+
+  private parse(input: string | Uint8Array, name: string, resolveSound: (file: string) => SoundFile, strict = true): Playbook | undefined {
     const result = parsePlaybook(input, {
       file: name,
       env: this.options.env,
       soundsDir: this.options.soundsDir,
       config: this.options.config,
+      resolveSound,
     });
+    if (!strict) return result.playbook;
     if (!result.playbook) {
       const errors = result.diagnostics.filter((d) => d.severity === "error");
       const first = errors[0];
