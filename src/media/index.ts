@@ -1,0 +1,28 @@
+/** Public API of the media layer: the MediaLeg seam, the agent pacer, clocks, and the in-memory leg. */
+
+export type { MediaClock, TimerHandle } from "./clock.js";
+export { ManualClock, realClock } from "./clock.js";
+export type { EventMap } from "./emitter.js";
+export { TypedEmitter } from "./emitter.js";
+export type { DtmfEvent, DtmfSource, LegCloseEvent, LegCloseReason, MediaLeg, MediaLegEvents } from "./leg.js";
+export type {
+  AgentAudio,
+  AgentPacerEvents,
+  AgentPacerOptions,
+  ClearOptions,
+  ClearResult,
+  FrameSink,
+  FrameTransform,
+  MarkResult,
+  PacedFrameInfo,
+  PlayOptions,
+  PlayOutcome,
+  PlayStatus,
+  PlaySummary,
+  TrackEndEvent,
+  TrackEndReason,
+  TrackStartEvent,
+} from "./pacer.js";
+export { AgentPacer } from "./pacer.js";
+export type { CapturedFrame, MemoryLegOptions } from "./memory-leg.js";
+export { MemoryLeg } from "./memory-leg.js";

@@ -1,0 +1,852 @@
+/**
+ * SerialConversation: the serial pipeline (VAD -> ASR -> LLM -> TTS) composed from existing parts.
+ *
+ *  caller frames (leg.callerAudio) -> [mute] -> [processor chain] -> AsrSession.write + SpeechDetector
+ *  VAD events + ASR results -> TurnDetector (endUtterance, eou, speculate/discard/commit/reply)
+ *                           -> InterruptionPolicy (with the leg's trackStart/trackEnd) -> barge-in
+ *  turn decisions -> PlaybookRunner.callerTurn (its LLM is a SpeculativeLlm: early EOU prefetches the request)
+ *  runner commands (tts/play/interrupt/hangup) + client commands -> utterances: SentenceSplitter -> TTS
+ *  per sentence -> leg.write / endPlay, one playId per agent utterance, synthesised in order by one worker.
+ *
+ * Time: every decision input is stamped with the leg's media time (`leg.nowMs`, the pacer clock), so barge-in
+ * windows (trackStart + ignoreFirstMs) and caller speech are on one axis. Timers go through the injected
+ * MediaClock (a ManualClock in tests).
+ *
+ * Interruption (DESIGN.md): one AbortController per agent utterance. A barge-in aborts that utterance's TTS,
+ * clears the leg (fading over fadeOutMs), works out what was heard with heardText() from the per-sentence audio
+ * lengths and the played ms the leg reports, and tells the runner `agentSpeechEnded {interrupted, heard}`
+ * (which aborts its LLM reply and cuts the history). A VAD-triggered barge-in waits for the policy's verdict
+ * before telling the runner: a false interruption re-speaks the cut sentence under the same playId.
+ *
+ * Failures never escape: every async loop catches, provider failures become `error` events, then
+ * `onProviderError` decides (`continue`: the turn is dropped; `hangup`: the call ends with reason `error`).
+ */
+import { join } from "node:path";
+import type { AudioFrame } from "../../audio/index.js";
+import { readWav, resample } from "../../audio/index.js";
+import { AppError, isAppError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { MediaClock, TimerHandle } from "../../media/clock.js";
+import { realClock } from "../../media/clock.js";
+import { TypedEmitter } from "../../media/emitter.js";
+import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
+import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
+import type { AsrProvider, AsrResult, AsrSession, LlmProvider, TtsProvider } from "../../providers/types.js";
+import { SpeechDetector, createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
+import type {
+  Conversation,
+  ConversationCommand,
+  ConversationEnd,
+  ConversationEvent,
+  ConversationEvents,
+  ConversationSnapshot,
+  ErrorSender,
+} from "../conversation.js";
+import {
+  InterruptionPolicy,
+  SentenceSplitter,
+  TurnDetector,
+  heardText,
+  type InterruptionOptions,
+  type InterruptionOutput,
+  type SpokenSentence,
+  type TurnDetectorOptions,
+  type TurnOutput,
+  type TurnTiming,
+} from "../turn/index.js";
+import { SpeculativeLlm } from "./speculative-llm.js";
+
+/** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
+export interface CallerProcessor {
+  process(frame: AudioFrame): AudioFrame;
+}
+
+export interface SerialConversationOptions {
+  leg: MediaLeg;
+  /** The call id: `trackId` of caller-side events. */
+  callId?: string;
+  /** `trackId` of agent-side events (default "server-side-track"). */
+  agentTrackId?: string;
+  asr: AsrProvider;
+  tts: TtsProvider;
+  llm: Pick<LlmProvider, "chat"> & { readonly name?: string };
+  /** The runner's own options (playbook, call facts, variables...); llm, sink and scheduler are supplied here. */
+  runner: Omit<RunnerOptions, "llm" | "sink" | "scheduler">;
+  /** A VAD engine, or the engine type for createVadEngine (default tinysilero). */
+  vad?: { engine?: VadEngine; type?: string; detector?: SpeechDetectorOptions };
+  eou?: Partial<TurnDetectorOptions>;
+  interruption?: Partial<InterruptionOptions>;
+  /** `[calls] on_provider_error` (default continue). */
+  onProviderError?: "continue" | "hangup";
+  /** Longest wait for a sentence's audio before it counts as a TTS stall (TIMEOUT). Default 10 000 ms. */
+  ttsTimeoutMs?: number;
+  clock?: MediaClock;
+  /** Event timestamps (default Date.now). */
+  wallClock?: () => number;
+  processors?: CallerProcessor;
+  /** Where relative `play` urls are read from (default the working directory). */
+  soundsDir?: string;
+  /** Loads a `play` url (default: a WAV file under soundsDir). */
+  loadSound?: (url: string, signal: AbortSignal) => Promise<AudioFrame>;
+  log?: Logger;
+  /** Tick period of the turn/interruption timers (default 20 ms). */
+  tickMs?: number;
+}
+
+/** Refer/transfer/DTMF out: things only the call layer (CallControl) can do. */
+export type ControlRequest = Extract<RunnerCommand, { command: "refer" | "transfer" | "dtmf" }>;
+
+export type SerialConversationEvents = ConversationEvents & { control: [ControlRequest] };
+
+interface Utterance {
+  playId: string;
+  kind: "tts" | "play";
+  url: string | undefined;
+  fromRunner: boolean;
+  interruptible: boolean;
+  autoHangup: boolean;
+  /** More text may come (streaming `tts`). */
+  open: boolean;
+  splitter: SentenceSplitter;
+  sentences: SpokenSentence[];
+  /** Next sentence to synthesise. */
+  next: number;
+  ctrl: AbortController;
+  /** Audio of the sentences before the current pacer play (after a resume: the start of the cut sentence). */
+  baseMs: number;
+  /** All audio written and endPlay called. */
+  synthDone: boolean;
+  writtenSamples: number;
+  /** trackEnd reported (finished or stopped). */
+  ended: boolean;
+  /** Stopped for good by an interrupt/replace/error/barge-in. */
+  stopped: boolean;
+  /** Held after a VAD barge-in until the verdict (false interruption -> resume). */
+  suspended: boolean;
+  heldHeard: string | undefined;
+  /** Utterance audio played when it was last cut (ms from its start). */
+  cutAtMs: number;
+}
+
+const SILENCE_CACHE_MAX = 4;
+
+export class SerialConversation implements Conversation {
+  readonly events = new TypedEmitter<SerialConversationEvents>((err) => this.log?.error({ err }, "conversation listener failed"));
+  readonly closed: Promise<ConversationEnd>;
+  readonly runner: PlaybookRunner;
+  readonly turns: TurnDetector;
+  readonly interruptions: InterruptionPolicy;
+  readonly speculation: SpeculativeLlm;
+
+  private readonly leg: MediaLeg;
+  private readonly clock: MediaClock;
+  private readonly wall: () => number;
+  private readonly callId: string;
+  private readonly agentTrack: string;
+  private readonly onProviderError: "continue" | "hangup";
+  private readonly ttsTimeoutMs: number;
+  private readonly tickMs: number;
+  private readonly log: Logger | undefined;
+  private resolveClosed!: (end: ConversationEnd) => void;
+  private end: ConversationEnd | undefined;
+  private started = false;
+
+  private asr: AsrSession | undefined;
+  private readonly asrCtrl = new AbortController();
+  private detector: SpeechDetector | undefined;
+  private vadRate = 0;
+  private ticker: TimerHandle | undefined;
+  private readonly offLeg: (() => void)[] = [];
+
+  private readonly utterances = new Map<string, Utterance>();
+  /** Utterances not yet ended, in playback order. */
+  private queue: Utterance[] = [];
+  private wakeWorker: (() => void) | undefined;
+  private seq = 0;
+
+  private callerMuted = false;
+  private agentMuted = false;
+  private paused = false;
+  private readonly silence = new Map<number, Int16Array>();
+
+  /** The decided caller turn waiting for its first agent audio (the `turn` metric). */
+  private pendingTurn: { timing: TurnTiming; early: boolean } | undefined;
+
+  constructor(private readonly options: SerialConversationOptions) {
+    this.leg = options.leg;
+    this.clock = options.clock ?? realClock;
+    this.wall = options.wallClock ?? (() => Date.now());
+    this.callId = options.callId ?? options.leg.id;
+    this.agentTrack = options.agentTrackId ?? "server-side-track";
+    this.onProviderError = options.onProviderError ?? "continue";
+    this.ttsTimeoutMs = options.ttsTimeoutMs ?? 10_000;
+    this.tickMs = options.tickMs ?? 20;
+    this.log = options.log;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
+    this.turns = new TurnDetector({ vadMinSilenceMs, ...options.eou });
+    this.interruptions = new InterruptionPolicy(options.interruption);
+    this.speculation = new SpeculativeLlm(options.llm, () => this.clock.now());
+    const scheduler: Scheduler = {
+      now: () => this.clock.now(),
+      setTimeout: (fn, ms) => this.clock.setTimer(fn, ms),
+      clearTimeout: (h) => this.clock.clearTimer(h as TimerHandle),
+    };
+    const sink: RunnerSink = {
+      command: (c) => this.onRunnerCommand(c),
+      event: (e) => this.onRunnerEvent(e),
+    };
+    this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler });
+  }
+
+  // ---------------------------------------------------------------------------------------------- public
+
+  async start(): Promise<void> {
+    if (this.started || this.end) return;
+    this.started = true;
+    const engine = this.options.vad?.engine ?? (await createVadEngine(this.options.vad?.type ?? "tinysilero"));
+    this.vadRate = engine.sampleRates.includes(this.leg.callerRate) ? this.leg.callerRate : (engine.sampleRates[0] ?? 16000);
+    this.detector = new SpeechDetector(engine.createStream(this.vadRate), this.options.vad?.detector);
+    this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
+
+    this.offLeg.push(
+      this.leg.events.on("trackStart", (e) => this.onTrackStart(e)),
+      this.leg.events.on("trackEnd", (e) => this.onTrackEnd(e)),
+      this.leg.events.on("dtmf", (e) => {
+        this.emit({ event: "dtmf", trackId: this.callId, digit: e.digit, durationMs: e.durationMs, source: e.source });
+        this.runner.handle({ type: "dtmf", digit: e.digit });
+      }),
+      this.leg.events.on("close", () => void this.stop({ reason: "caller", initiator: "caller" })),
+    );
+    this.scheduleTick();
+    void this.callerLoop();
+    void this.asrLoop();
+    void this.worker();
+    this.runner.start();
+  }
+
+  handleCommand(command: ConversationCommand): void {
+    if (this.end) return;
+    try {
+      this.command(command, false);
+    } catch (err) {
+      this.emitError("command", err);
+    }
+  }
+
+  async stop(end: ConversationEnd = { reason: "shutdown", initiator: "system" }): Promise<void> {
+    this.finish(end);
+    await this.closed;
+  }
+
+  snapshot(): ConversationSnapshot {
+    return {
+      runner: this.runner.snapshot(),
+      turns: { ...this.turns.stats },
+      interruptions: { ...this.interruptions.stats },
+      end: this.end,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------- events
+
+  private emit(e: DistributiveOmit<ConversationEvent, "timestamp">): void {
+    if (this.end && e.event !== "hangup") return;
+    this.events.emit("event", { ...e, timestamp: this.wall() } as ConversationEvent);
+  }
+
+  private emitError(sender: ErrorSender, err: unknown): void {
+    const code = isAppError(err) ? err.code : "INTERNAL";
+    this.emit({ event: "error", trackId: this.callId, sender, code, error: err instanceof Error ? err.message : String(err) });
+  }
+
+  private get now(): number {
+    return this.leg.nowMs;
+  }
+
+  // ---------------------------------------------------------------------------------------------- caller side
+
+  private async callerLoop(): Promise<void> {
+    try {
+      for await (const frame of this.leg.callerAudio) {
+        if (this.end) break;
+        this.onCallerFrame(frame);
+      }
+    } catch (err) {
+      this.emitError("media", err);
+    }
+  }
+
+  private onCallerFrame(input: AudioFrame): void {
+    let frame = input;
+    if (this.callerMuted) frame = { pcm: this.silenceOf(input.pcm.length), sampleRate: input.sampleRate, timestampMs: input.timestampMs };
+    if (this.options.processors) frame = this.options.processors.process(frame);
+    this.asr?.write(frame);
+    const pcm = frame.sampleRate === this.vadRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.vadRate);
+    const events = this.detector?.push(pcm) ?? [];
+    for (const ev of events) this.onVad(ev);
+  }
+
+  private onVad(ev: VadEvent): void {
+    const now = this.now;
+    if (ev.type === "speaking") {
+      this.emit({ event: "speaking", trackId: this.callId, startTime: ev.startMs });
+      this.runner.handle({ type: "callerSpeechStarted" });
+      this.onInterruption(this.paused ? [] : this.interruptions.process({ type: "speaking", atMs: now, startMs: now - (ev.atMs - ev.startMs) }));
+      this.onTurn(this.turns.process({ type: "speaking", atMs: now }));
+    } else {
+      this.emit({ event: "silence", trackId: this.callId, startTime: ev.startMs, duration: ev.durationMs, reason: "vad" });
+      this.onInterruption(this.interruptions.process({ type: "silence", atMs: now }));
+      this.onTurn(this.turns.process({ type: "silence", atMs: now }));
+    }
+  }
+
+  private async asrLoop(): Promise<void> {
+    const session = this.asr;
+    if (!session) return;
+    try {
+      for await (const r of session.results) {
+        if (this.end) break;
+        this.onAsr(r);
+      }
+    } catch (err) {
+      if (!this.end) {
+        this.emitError("asr", err);
+        this.providerFailed();
+      }
+    }
+  }
+
+  private onAsr(r: AsrResult): void {
+    const now = this.now;
+    if (r.type === "partial") this.emit({ event: "asrDelta", trackId: this.callId, index: r.utterance, text: r.text });
+    else if (r.type === "final") this.emit({ event: "asrFinal", trackId: this.callId, index: r.utterance, text: r.text });
+    else this.emit({ event: "error", trackId: this.callId, sender: "asr", code: r.error.code, error: r.error.message });
+    if (!this.turns.isDecided(r.utterance) && !this.paused) this.onInterruption(this.interruptions.process({ type: "asr", atMs: now, result: r }));
+    this.onTurn(this.turns.process({ type: "asr", atMs: now, result: r }));
+    if (r.type === "error") this.providerFailed();
+  }
+
+  private scheduleTick(): void {
+    this.ticker = this.clock.setTimer(() => {
+      this.ticker = undefined;
+      if (this.end) return;
+      try {
+        const now = this.now;
+        this.onInterruption(this.interruptions.tick(now));
+        this.onTurn(this.turns.tick(now));
+      } catch (err) {
+        this.emitError("playbook", err);
+      }
+      this.scheduleTick();
+    }, this.tickMs);
+  }
+
+  private onTurn(outputs: readonly TurnOutput[]): void {
+    for (const o of outputs) {
+      if (this.end) return;
+      switch (o.type) {
+        case "endUtterance":
+          this.asr?.endUtterance();
+          break;
+        case "eou":
+          this.emit({ event: "eou", trackId: this.callId, completed: o.completed });
+          break;
+        case "speculate":
+          this.speculation.speculate(o.text, this.nextRequest());
+          break;
+        case "discard":
+          this.speculation.discard();
+          break;
+        case "commit":
+        case "reply":
+          if (o.type === "reply") this.speculation.discard();
+          this.pendingTurn = { timing: o.timing, early: o.type === "commit" };
+          this.runner.handle({ type: "callerTurn", text: o.text });
+          break;
+        case "drop":
+          break;
+      }
+    }
+  }
+
+  /** The request the runner will make for the next caller turn, without the caller's message. */
+  private nextRequest(): Parameters<SpeculativeLlm["speculate"]>[1] {
+    const llm = this.options.runner.playbook.settings.llm;
+    const tools = this.runner.tools;
+    return {
+      messages: this.runner.messages(),
+      tools: tools.length > 0 ? tools : undefined,
+      temperature: llm?.temperature,
+      maxTokens: llm?.maxTokens,
+      timeoutMs: llm?.timeoutMs,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------- barge-in
+
+  private onInterruption(outputs: readonly InterruptionOutput[]): void {
+    for (const o of outputs) {
+      if (this.end) return;
+      if (o.type === "bargeIn") {
+        if (this.paused) continue;
+        if (o.trigger === "vad") this.suspendAll(o.fadeOutMs);
+        else this.stopAll("bargeIn", o.fadeOutMs, true);
+      } else if (o.type === "falseInterruption") {
+        if (o.resume) this.resumeSuspended();
+        else this.finalizeSuspended();
+      } else {
+        this.finalizeSuspended();
+      }
+    }
+  }
+
+  /** Active utterances (not ended or stopped), in order. */
+  private active(): Utterance[] {
+    return this.queue.filter((u) => !u.ended && !u.stopped && !u.suspended);
+  }
+
+  /**
+   * Clears the leg for `targets` and reports what was heard of each: `interruption` for the audible one (unless
+   * `reason` is "error"), then `trackEnd` for each. Returns the heard text per utterance.
+   */
+  private cut(targets: Utterance[], reason: "bargeIn" | "command" | "replaced" | "error", fadeOutMs: number): Map<Utterance, string> {
+    const heard = new Map<Utterance, string>();
+    if (targets.length === 0) return heard;
+    for (const u of targets) u.ctrl.abort();
+    const result = this.leg.clear({ fadeOutMs });
+    const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
+    const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
+    for (const u of targets) {
+      u.cutAtMs = u.baseMs + (played.get(u.playId) ?? 0);
+      const h = heardText(u.sentences, u.cutAtMs);
+      heard.set(u, h.text);
+      if (u === audible && reason !== "error") {
+        this.emit({
+          event: "interruption",
+          trackId: this.agentTrack,
+          playId: u.playId,
+          reason,
+          subtitle: h.text,
+          position: h.position,
+          totalDuration: h.totalMs,
+          current: h.playedMs,
+        });
+      }
+    }
+    for (const u of targets) {
+      const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
+      this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: played.get(u.playId) ?? 0, ssrc: 0, reason: trackReason });
+      this.interruptions.process({ type: "trackEnd", atMs: this.now, playId: u.playId });
+    }
+    return heard;
+  }
+
+  /** Stops utterances for good and tells the runner what was heard. `interruptibleOnly` for caller barge-in. */
+  private stopAll(reason: "bargeIn" | "command" | "replaced" | "error", fadeOutMs: number, interruptibleOnly = false): void {
+    let targets = this.active();
+    if (interruptibleOnly && targets[0] && !targets[0].interruptible) return;
+    if (interruptibleOnly) targets = targets.filter((u) => u.interruptible);
+    for (const u of targets) u.stopped = true;
+    const heard = this.cut(targets, reason, fadeOutMs);
+    this.wakeWorker?.();
+    for (const u of targets) this.speechEnded(u, true, heard.get(u));
+  }
+
+  private suspendAll(fadeOutMs: number): void {
+    const targets = this.active().filter((u) => u.interruptible);
+    if (targets.length === 0) return;
+    const heard = this.cut(targets, "bargeIn", fadeOutMs);
+    for (const u of targets) {
+      u.suspended = true;
+      u.heldHeard = heard.get(u);
+    }
+    this.wakeWorker?.();
+  }
+
+  private finalizeSuspended(): void {
+    for (const u of this.queue.filter((x) => x.suspended)) {
+      u.suspended = false;
+      u.stopped = true;
+      this.speechEnded(u, true, u.heldHeard);
+    }
+    this.wakeWorker?.();
+  }
+
+  /** False interruption: re-speak each held utterance from its cut sentence, under the same playId. */
+  private resumeSuspended(): void {
+    for (const u of this.queue.filter((x) => x.suspended)) {
+      const h = heardText(u.sentences, u.cutAtMs);
+      const from = h.cutSentence ?? u.sentences.length;
+      u.baseMs = h.cutSentenceStartMs;
+      for (let i = from; i < u.sentences.length; i++) u.sentences[i] = { text: (u.sentences[i] as SpokenSentence).text, durationMs: undefined };
+      u.next = from;
+      u.ctrl = new AbortController();
+      u.synthDone = false;
+      u.ended = false;
+      u.suspended = false;
+      u.heldHeard = undefined;
+      u.writtenSamples = 0;
+    }
+    this.wakeWorker?.();
+  }
+
+  // ---------------------------------------------------------------------------------------------- agent side
+
+  private onRunnerCommand(c: RunnerCommand): void {
+    if (this.end) return;
+    try {
+      switch (c.command) {
+        case "tts":
+          return this.command(c, true);
+        case "play":
+          return this.command(c, true);
+        case "interrupt":
+          return this.command({ command: "interrupt", graceful: c.graceful }, true);
+        case "hangup":
+          void this.hangupAfterPlayout({ reason: c.reason, initiator: "agent", detail: c.detail, headers: c.headers });
+          return;
+        case "refer":
+        case "transfer":
+          this.emit(
+            c.command === "refer"
+              ? { event: "transfer", trackId: this.callId, mode: "refer", target: c.callee, state: "requested" }
+              : { event: "transfer", trackId: this.callId, mode: "dialplan", target: c.target, context: c.context, state: "requested" },
+          );
+          this.events.emit("control", c);
+          return;
+        case "dtmf":
+          this.events.emit("control", c);
+          return;
+      }
+    } catch (err) {
+      this.emitError("playbook", err);
+    }
+  }
+
+  private onRunnerEvent(e: RunnerEvent): void {
+    if (e.event === "variableChanged") return;
+    if (e.event === "error") {
+      this.emit({ event: "error", trackId: this.callId, sender: e.sender, code: e.code, error: e.error });
+      if (e.sender === "llm") this.providerFailed();
+      return;
+    }
+    if (e.event === "functionCall") {
+      this.emit({ ...e, trackId: this.callId });
+      return;
+    }
+    this.emit(e);
+  }
+
+  private command(c: ConversationCommand, fromRunner: boolean): void {
+    switch (c.command) {
+      case "tts":
+        return this.tts(c, fromRunner);
+      case "play": {
+        const interruptible = c.interruptible ?? !c.autoHangup;
+        if (!c.queue) this.stopAll("replaced", 0);
+        this.addUtterance(c.playId ?? c.url, "play", fromRunner, interruptible, c.autoHangup === true, c.url);
+        return;
+      }
+      case "interrupt": {
+        const fade = c.fadeOutMs ?? (c.graceful ? 150 : 0);
+        this.finalizeSuspended();
+        this.stopAll("command", fade);
+        return;
+      }
+      case "pause":
+        if (this.paused) return;
+        this.paused = true;
+        this.leg.pause();
+        this.runner.handle({ type: "paused" });
+        return;
+      case "resume":
+        if (!this.paused) return;
+        this.paused = false;
+        this.leg.resume();
+        this.runner.handle({ type: "resumed" });
+        return;
+      case "mute":
+      case "unmute": {
+        const on = c.command === "mute";
+        const t = c.trackId;
+        if (t !== undefined && t !== this.callId && t !== this.agentTrack) {
+          this.emit({ event: "error", trackId: this.callId, sender: "command", code: "BAD_REQUEST", error: `unknown trackId "${t}"` });
+          return;
+        }
+        if (t === undefined || t === this.callId) this.callerMuted = on;
+        if (t === undefined || t === this.agentTrack) this.agentMuted = on;
+        return;
+      }
+      case "hangup": {
+        const end: ConversationEnd = { reason: "client", initiator: c.initiator ?? "client", detail: c.reason, headers: c.headers };
+        if (c.afterPlayout) void this.hangupAfterPlayout(end);
+        else this.finish(end);
+        return;
+      }
+      case "history": {
+        const speaker = c.speaker === "assistant" || c.speaker === "system" ? c.speaker : "user";
+        this.runner.addMessage(speaker, c.text);
+        this.emit({ event: "addHistory", speaker, text: c.text });
+        return;
+      }
+    }
+  }
+
+  private tts(c: Extract<ConversationCommand, { command: "tts" }>, fromRunner: boolean): void {
+    const existing = c.playId !== undefined ? this.utterances.get(c.playId) : undefined;
+    let u: Utterance;
+    if (existing && existing.open && !existing.stopped && !existing.ended) {
+      u = existing;
+      if (c.interruptible !== undefined) u.interruptible = c.interruptible;
+      if (c.autoHangup !== undefined) u.autoHangup = c.autoHangup;
+    } else {
+      const autoHangup = c.autoHangup === true;
+      const interruptible = c.interruptible ?? !autoHangup;
+      if (!c.queue) this.stopAll("replaced", 0);
+      u = this.addUtterance(c.playId ?? `tts-${++this.seq}`, "tts", fromRunner, interruptible, autoHangup, undefined);
+      u.open = c.streaming === true && c.endOfStream !== true;
+    }
+    for (const s of u.splitter.push(c.text)) u.sentences.push({ text: s, durationMs: undefined });
+    if (c.endOfStream || c.streaming !== true) {
+      u.open = false;
+      for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
+    }
+    this.wakeWorker?.();
+  }
+
+  private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean, autoHangup: boolean, url: string | undefined): Utterance {
+    const u: Utterance = {
+      playId,
+      kind,
+      url,
+      fromRunner,
+      interruptible,
+      autoHangup,
+      open: false,
+      splitter: new SentenceSplitter(),
+      sentences: [],
+      next: 0,
+      ctrl: new AbortController(),
+      baseMs: 0,
+      synthDone: false,
+      writtenSamples: 0,
+      ended: false,
+      stopped: false,
+      suspended: false,
+      heldHeard: undefined,
+      cutAtMs: 0,
+    };
+    this.utterances.set(playId, u);
+    this.queue.push(u);
+    this.wakeWorker?.();
+    return u;
+  }
+
+  /** Synthesises utterances in order, one sentence at a time, writing audio to the leg as it comes. */
+  private async worker(): Promise<void> {
+    while (!this.end) {
+      const u = this.queue.find((x) => !x.synthDone && !x.stopped && !x.suspended);
+      if (!u) {
+        await new Promise<void>((resolve) => (this.wakeWorker = resolve));
+        this.wakeWorker = undefined;
+        continue;
+      }
+      try {
+        if (u.kind === "play") await this.playFile(u);
+        else await this.speak(u);
+      } catch (err) {
+        if (u.stopped || u.suspended || this.end) continue;
+        this.utteranceFailed(u, err);
+      }
+    }
+  }
+
+  private async speak(u: Utterance): Promise<void> {
+    const tts = this.options.tts;
+    for (;;) {
+      if (u.stopped || u.suspended || this.end) return;
+      const sentence = u.sentences[u.next];
+      if (!sentence) {
+        if (u.open) {
+          await new Promise<void>((resolve) => (this.wakeWorker = resolve));
+          this.wakeWorker = undefined;
+          continue;
+        }
+        this.finishWriting(u);
+        return;
+      }
+      const index = u.next++;
+      const stall = new AbortController();
+      const timer = this.clock.setTimer(() => stall.abort(new AppError("TIMEOUT", `no audio from ${tts.name} in ${this.ttsTimeoutMs} ms`)), this.ttsTimeoutMs);
+      const signal = AbortSignal.any([u.ctrl.signal, stall.signal]);
+      const ctrl = u.ctrl;
+      let samples = 0;
+      try {
+        for await (const frame of tts.synthesize(sentence.text, { signal })) {
+          if (ctrl.signal.aborted) break;
+          if (stall.signal.aborted) throw stall.signal.reason as Error;
+          this.clock.clearTimer(timer);
+          const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
+          samples += pcm.length;
+          this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+        }
+        if (stall.signal.aborted) throw stall.signal.reason as Error;
+      } catch (err) {
+        if (ctrl.signal.aborted && !stall.signal.aborted) return;
+        throw stall.signal.aborted ? (stall.signal.reason as Error) : err;
+      } finally {
+        this.clock.clearTimer(timer);
+      }
+      if (ctrl.signal.aborted) return;
+      u.writtenSamples += samples;
+      u.sentences[index] = { text: sentence.text, durationMs: (samples * 1000) / this.leg.agentRate };
+    }
+  }
+
+  private async playFile(u: Utterance): Promise<void> {
+    const url = u.url ?? "";
+    const ctrl = u.ctrl;
+    let frame: AudioFrame;
+    try {
+      frame = this.options.loadSound ? await this.options.loadSound(url, ctrl.signal) : await this.readSound(url);
+    } catch (err) {
+      throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    if (ctrl.signal.aborted || u.stopped || u.suspended) return;
+    const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
+    u.sentences = [{ text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate }];
+    u.writtenSamples = pcm.length;
+    this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+    this.finishWriting(u);
+  }
+
+  private async readSound(url: string): Promise<AudioFrame> {
+    if (url.startsWith("/") || url.split(/[\\/]/).includes("..")) throw new AppError("BAD_REQUEST", `play url outside the sounds folder: ${url}`);
+    const wav = await readWav(join(this.options.soundsDir ?? ".", url));
+    return { pcm: wav.pcm, sampleRate: wav.sampleRate, timestampMs: 0 };
+  }
+
+  private finishWriting(u: Utterance): void {
+    u.synthDone = true;
+    if (u.writtenSamples > 0) {
+      this.leg.endPlay(u.playId);
+      return;
+    }
+    // Nothing to play (empty text): the pacer never heard of it, so end it here.
+    u.ended = true;
+    this.removeFromQueue(u);
+    this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "finished" });
+    this.speechEnded(u, false, undefined);
+  }
+
+  private utteranceFailed(u: Utterance, err: unknown): void {
+    if (u.kind === "play") {
+      this.emitError("playbook", err);
+      u.stopped = true;
+      const heard = this.cut([u], "error", 0);
+      this.speechEnded(u, true, heard.get(u));
+      return;
+    }
+    this.emitError("tts", err);
+    this.providerFailed();
+  }
+
+  /**
+   * A provider failed mid-turn (the `error` event is out): `continue` drops the turn (what is playing or
+   * queued stops, the runner cancels its reply) and waits for the caller; `hangup` ends the call.
+   */
+  private providerFailed(): void {
+    if (this.end) return;
+    this.speculation.discard();
+    this.finalizeSuspended();
+    this.stopAll("error", 0);
+    if (this.onProviderError === "hangup") this.finish({ reason: "error", initiator: "system" });
+  }
+
+  private onTrackStart(e: TrackStartEvent): void {
+    const u = this.utterances.get(e.playId);
+    if (!u || u.stopped) return;
+    this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
+    this.onInterruption(this.interruptions.process({ type: "trackStart", atMs: e.atMs, playId: e.playId, interruptible: u.interruptible }));
+    const t = this.pendingTurn;
+    if (t && u.fromRunner) {
+      this.pendingTurn = undefined;
+      const { speechEndMs, eouAtMs, transcriptAtMs } = t.timing;
+      this.emit({
+        event: "metrics",
+        key: "turn",
+        duration: e.atMs - speechEndMs,
+        data: { eouMs: eouAtMs - speechEndMs, asrMs: transcriptAtMs - eouAtMs, early: t.early },
+      });
+    }
+  }
+
+  private onTrackEnd(e: TrackEndEvent): void {
+    const u = this.utterances.get(e.playId);
+    if (!u || u.stopped || u.suspended || u.ended) return;
+    if (e.reason !== "finished") return; // clears are reported by cut()
+    u.ended = true;
+    this.removeFromQueue(u);
+    this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: e.playedMs, ssrc: 0, reason: "finished" });
+    this.onInterruption(this.interruptions.process({ type: "trackEnd", atMs: e.atMs, playId: u.playId }));
+    this.speechEnded(u, false, undefined);
+    if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
+  }
+
+  private speechEnded(u: Utterance, interrupted: boolean, heard: string | undefined): void {
+    this.removeFromQueue(u);
+    if (!u.fromRunner) return;
+    this.runner.handle(interrupted ? { type: "agentSpeechEnded", playId: u.playId, interrupted: true, heard: heard ?? "" } : { type: "agentSpeechEnded", playId: u.playId });
+  }
+
+  private removeFromQueue(u: Utterance): void {
+    const i = this.queue.indexOf(u);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (this.utterances.get(u.playId) === u) this.utterances.delete(u.playId);
+  }
+
+  /** Waits until everything queued has been synthesised and played out, then ends the call. */
+  private async hangupAfterPlayout(end: ConversationEnd): Promise<void> {
+    try {
+      while (!this.end && this.queue.some((u) => !u.synthDone && !u.stopped)) {
+        await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
+      }
+      if (this.end) return;
+      await this.leg.mark(`hangup-${++this.seq}`);
+    } catch (err) {
+      this.emitError("media", err);
+    }
+    this.finish(end);
+  }
+
+  private finish(end: ConversationEnd): void {
+    if (this.end) return;
+    this.end = end;
+    if (this.ticker) this.clock.clearTimer(this.ticker);
+    for (const off of this.offLeg) off();
+    this.speculation.discard();
+    for (const u of this.queue) u.ctrl.abort();
+    this.queue = [];
+    this.runner.handle({ type: "hangup" });
+    this.asr?.close();
+    this.asrCtrl.abort();
+    if (!this.leg.closed) this.leg.clear();
+    this.wakeWorker?.();
+    this.emit({ event: "hangup", trackId: this.callId, reason: end.reason, initiator: end.initiator, detail: end.detail });
+    this.resolveClosed(end);
+  }
+
+  private silenceOf(length: number): Int16Array {
+    let s = this.silence.get(length);
+    if (!s) {
+      if (this.silence.size >= SILENCE_CACHE_MAX) this.silence.clear();
+      s = new Int16Array(length);
+      this.silence.set(length, s);
+    }
+    return s;
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
