@@ -16,6 +16,8 @@ import type { TypedEmitter } from "./emitter.js";
 import type {
   AgentAudio,
   ClearOptions,
+  FrameSink,
+  FrameTransform,
   ClearResult,
   MarkResult,
   PlayOptions,
@@ -28,6 +30,9 @@ import type {
 export type {
   AgentAudio,
   ClearOptions,
+  FrameSink,
+  FrameTransform,
+  PacedFrameInfo,
   ClearResult,
   MarkResult,
   PlayOptions,
@@ -104,6 +109,14 @@ export interface MediaLeg {
   readonly paused: boolean;
   /** What the pacer knows about an utterance still queued, playing or playing out. */
   status(playId: string): PlayStatus | undefined;
+  /**
+   * Optional: installs an in-place transform of every agent frame sent (ambiance mixing), after the leg exists;
+   * `idleSilence: true` also sends (transformed) silence while the agent is quiet. Legs whose agent audio is not
+   * paced here (PBX-side playback) may leave it out.
+   */
+  setAgentTransform?(transform: FrameTransform | undefined, options?: { idleSilence?: boolean }): void;
+  /** Optional: observes every agent frame as it is sent (after the transform); returns a remover. */
+  tapAgent?(tap: FrameSink): () => void;
   /** Ends the leg: agent audio is dropped, caller audio ends, `close` is emitted. Idempotent. */
   close(detail?: string): Promise<void>;
 }

@@ -67,4 +67,28 @@ describe("MemoryLeg", () => {
     // The faded part ends at zero with no step back up.
     expect(tail[tail.length - 1]).toBe(0);
   });
+
+  it("setAgentTransform installs a transform (with idle silence) after the leg exists; tapAgent sees sent frames", () => {
+    const leg = new MemoryLeg({ leadMs: 20 });
+    const tapped: [number, boolean, number][] = [];
+    const off = leg.tapAgent((f, info) => tapped.push([f.timestampMs, info.speaking, f.pcm[0] as number]));
+    leg.advance(100);
+    expect(leg.captured).toEqual([]); // no idle silence yet
+    leg.setAgentTransform((pcm, speaking) => pcm.fill(speaking ? 2 : 1), { idleSilence: true });
+    leg.advance(40);
+    expect(leg.captured.length).toBeGreaterThan(0);
+    expect(leg.captured.every((f) => !f.speaking && f.pcm[0] === 1)).toBe(true);
+    leg.write("a", new Int16Array(320).fill(100));
+    leg.endPlay("a");
+    leg.advance(60);
+    expect(leg.captured.some((f) => f.speaking && f.playId === "a" && f.pcm[0] === 2)).toBe(true);
+    expect(tapped.length).toBe(leg.captured.length);
+    expect(tapped.map((t) => t[2])).toEqual(leg.captured.map((f) => f.pcm[0]));
+    off();
+    leg.setAgentTransform(undefined, { idleSilence: false });
+    const n = leg.captured.length;
+    leg.advance(100);
+    expect(leg.captured.length).toBeLessThanOrEqual(n + 2);
+    expect(tapped.length).toBe(n);
+  });
 });

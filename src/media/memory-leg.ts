@@ -16,6 +16,7 @@ import type {
   AgentAudio,
   ClearOptions,
   ClearResult,
+  FrameSink,
   FrameTransform,
   MarkResult,
   PacedFrameInfo,
@@ -222,6 +223,14 @@ export class MemoryLeg implements MediaLeg {
 
   status(playId: string): PlayStatus | undefined {
     return this.pacer.status(playId);
+  }
+
+  setAgentTransform(transform: FrameTransform | undefined, options?: { idleSilence?: boolean }): void {
+    this.pacer.setTransform(transform, options);
+  }
+
+  tapAgent(tap: FrameSink): () => void {
+    return this.pacer.addTap(tap);
   }
 
   close(detail?: string): Promise<void> {

@@ -208,8 +208,9 @@ export class AgentPacer {
 
   private readonly clock: MediaClock;
   private readonly sink: FrameSink;
-  private readonly transform: FrameTransform | undefined;
-  private readonly idleSilence: boolean;
+  private transform: FrameTransform | undefined;
+  private idleSilence: boolean;
+  private taps: FrameSink[] = [];
   private readonly maxQueuedSamples: number;
   private readonly origin: number;
 
@@ -263,6 +264,29 @@ export class AgentPacer {
     this.out = { pcm: this.silence, sampleRate: this.sampleRate, timestampMs: 0 };
     this.events = new TypedEmitter<AgentPacerEvents>();
     if (this.idleSilence) this.kick();
+  }
+
+  /**
+   * Installs (or removes, with undefined) the in-place frame transform after construction, e.g. ambiance loaded
+   * once the call is up. `idleSilence` (when given) switches the release of silence while the agent is quiet.
+   */
+  setTransform(transform: FrameTransform | undefined, options: { idleSilence?: boolean } = {}): void {
+    this.transform = transform;
+    if (options.idleSilence !== undefined && options.idleSilence !== this.idleSilence) {
+      this.idleSilence = options.idleSilence;
+      if (this.idleSilence) this.kick();
+    }
+  }
+
+  /**
+   * Observes every frame as it is sent (after the transform), e.g. a call recorder. Same ownership as the sink:
+   * the frame is valid only during the call. Returns a function that removes the tap.
+   */
+  addTap(tap: FrameSink): () => void {
+    this.taps = [...this.taps, tap];
+    return () => {
+      this.taps = this.taps.filter((t) => t !== tap);
+    };
   }
 
   /** Current media time (ms since the pacer was created). */
@@ -693,6 +717,7 @@ export class AgentPacer {
     try {
       this.transform?.(pcm, speaking);
       this.sink(this.out, this.info);
+      for (const tap of this.taps) tap(this.out, this.info);
     } catch (err) {
       this.events.emit("error", err instanceof Error ? err : new Error(String(err)));
     } finally {

@@ -15,13 +15,25 @@
  * Interruption (DESIGN.md): one AbortController per agent utterance. A barge-in aborts that utterance's TTS,
  * clears the leg (fading over fadeOutMs), works out what was heard with heardText() from the per-sentence audio
  * lengths and the played ms the leg reports, and tells the runner `agentSpeechEnded {interrupted, heard}`
- * (which aborts its LLM reply and cuts the history). A VAD-triggered barge-in waits for the policy's verdict
- * before telling the runner: a false interruption re-speaks the cut sentence under the same playId.
+ * (which aborts its LLM reply and cuts the history) once the cleared mark resolved (the audio released before
+ * the clear has played out; the audio itself stops at once). A VAD-triggered barge-in waits for the policy's
+ * verdict before telling the runner: a false interruption re-speaks the cut sentence under the same playId.
+ *
+ * Audio stages (playbook.md §2.12), set up at start and closed at hangup: `ambiance` (a file confined to the
+ * sounds folder, mixed by the leg's pacer transform with idle silence, ducked while the agent speaks),
+ * `recorder` (caller frames tapped as they arrive, after mute and before denoise; agent frames as the leg
+ * sends them; a WAV inside the recordings folder; `recording` event once closed, before `closed` resolves),
+ * `denoise` (the processor chain before VAD and ASR). A stage that cannot start is an `error` event, not a
+ * failed call.
+ *
+ * Stalls: a TTS sentence with no audio for ttsTimeoutMs (before the first frame or between frames) and an LLM
+ * stream with no event for llm.timeoutMs fail the turn with TIMEOUT, even if the provider ignores its signal.
  *
  * Failures never escape: every async loop catches, provider failures become `error` events, then
  * `onProviderError` decides (`continue`: the turn is dropped; `hangup`: the call ends with reason `error`).
  */
-import { join } from "node:path";
+import { mkdir, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve as resolvePath, sep } from "node:path";
 import type { AudioFrame } from "../../audio/index.js";
 import { readWav, resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
@@ -30,6 +42,7 @@ import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import { realClock } from "../../media/clock.js";
 import { TypedEmitter } from "../../media/emitter.js";
 import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import { resolveSoundFileAsync } from "../../playbook/files.js";
 import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
 import type { AsrProvider, AsrResult, AsrSession, LlmProvider, TtsProvider } from "../../providers/types.js";
@@ -43,6 +56,7 @@ import type {
   ConversationSnapshot,
   ErrorSender,
 } from "../conversation.js";
+import { Recorder, createProcessorRegistry, loadAmbiance, type ProcessorChain, type ProcessorRegistry, type ProcessorSpec } from "../audio/index.js";
 import {
   InterruptionPolicy,
   SentenceSplitter,
@@ -55,7 +69,7 @@ import {
   type TurnOutput,
   type TurnTiming,
 } from "../turn/index.js";
-import { SpeculativeLlm } from "./speculative-llm.js";
+import { SpeculativeLlm, abortable } from "./speculative-llm.js";
 
 /** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
 export interface CallerProcessor {
@@ -92,12 +106,33 @@ export interface SerialConversationOptions {
   log?: Logger;
   /** Tick period of the turn/interruption timers (default 20 ms). */
   tickMs?: number;
+  /** Longest wait for the LLM's first event and between events when the playbook sets no `llm.timeoutMs` (default 30 000 ms). */
+  llmTimeoutMs?: number;
+  /**
+   * Config `[recorder]`: `enabled` records every call; `file`/`samplerate`/`stereo` are the defaults a playbook
+   * `recorder` section overrides.
+   */
+  recorder?: { enabled?: boolean; file?: string; samplerate?: 8000 | 16000; stereo?: boolean };
+  /** `[paths] recordings`: recordings are written inside this folder, never outside it (default "recordings"). */
+  recordingsDir?: string;
+  /** Caller-audio processors (`denoise` ...); default createProcessorRegistry(). */
+  processorRegistry?: ProcessorRegistry;
+}
+
+/** The finished recording of a call (ws-call-api §7 call object `recording`). */
+export interface RecordingInfo {
+  path: string;
+  bytes: number;
 }
 
 /** Refer/transfer/DTMF out: things only the call layer (CallControl) can do. */
 export type ControlRequest = Extract<RunnerCommand, { command: "refer" | "transfer" | "dtmf" }>;
 
-export type SerialConversationEvents = ConversationEvents & { control: [ControlRequest] };
+export type SerialConversationEvents = ConversationEvents & {
+  control: [ControlRequest];
+  /** The recording was closed (after `hangup`, before `closed` resolves). */
+  recording: [RecordingInfo];
+};
 
 interface Utterance {
   playId: string;
@@ -127,6 +162,8 @@ interface Utterance {
   heldHeard: string | undefined;
   /** Utterance audio played when it was last cut (ms from its start). */
   cutAtMs: number;
+  /** Resolves when the audio released before the last cut has played out (the cleared mark). */
+  cleared: Promise<unknown> | undefined;
 }
 
 const SILENCE_CACHE_MAX = 4;
@@ -170,6 +207,13 @@ export class SerialConversation implements Conversation {
   private paused = false;
   private readonly silence = new Map<number, Int16Array>();
 
+  private recorder: Recorder | undefined;
+  private chain: ProcessorChain | undefined;
+  private recordingInfo: RecordingInfo | undefined;
+  /** Runner notifications waiting for the cleared mark of a barge-in (run at once if the call ends first). */
+  private readonly heldNotices = new Set<() => void>();
+  private readonly heldPlayIds = new Map<string, () => void>();
+
   /** The decided caller turn waiting for its first agent audio (the `turn` metric). */
   private pendingTurn: { timing: TurnTiming; early: boolean } | undefined;
 
@@ -187,7 +231,11 @@ export class SerialConversation implements Conversation {
     const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
     this.turns = new TurnDetector({ vadMinSilenceMs, ...options.eou });
     this.interruptions = new InterruptionPolicy(options.interruption);
-    this.speculation = new SpeculativeLlm(options.llm, () => this.clock.now());
+    this.speculation = new SpeculativeLlm(options.llm, () => this.clock.now(), {
+      clock: this.clock,
+      timeoutMs: options.runner.playbook.settings.llm?.timeoutMs ?? options.llmTimeoutMs ?? 30_000,
+      name: options.llm.name ?? "llm",
+    });
     const scheduler: Scheduler = {
       now: () => this.clock.now(),
       setTimeout: (fn, ms) => this.clock.setTimer(fn, ms),
@@ -205,7 +253,16 @@ export class SerialConversation implements Conversation {
   async start(): Promise<void> {
     if (this.started || this.end) return;
     this.started = true;
-    const engine = this.options.vad?.engine ?? (await createVadEngine(this.options.vad?.type ?? "tinysilero"));
+    const [engine] = await Promise.all([
+      this.options.vad?.engine ?? createVadEngine(this.options.vad?.type ?? "tinysilero"),
+      this.setupAmbiance(),
+      this.setupRecorder(),
+      this.setupDenoise(),
+    ]);
+    if (this.end) {
+      await this.closeAudio();
+      return;
+    }
     this.vadRate = engine.sampleRates.includes(this.leg.callerRate) ? this.leg.callerRate : (engine.sampleRates[0] ?? 16000);
     this.detector = new SpeechDetector(engine.createStream(this.vadRate), this.options.vad?.detector);
     this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
@@ -219,6 +276,8 @@ export class SerialConversation implements Conversation {
       }),
       this.leg.events.on("close", () => void this.stop({ reason: "caller", initiator: "caller" })),
     );
+    const recorder = this.recorder;
+    if (recorder && this.leg.tapAgent) this.offLeg.push(this.leg.tapAgent((frame) => recorder.writeAgent(frame)));
     this.scheduleTick();
     void this.callerLoop();
     void this.asrLoop();
@@ -240,6 +299,11 @@ export class SerialConversation implements Conversation {
     await this.closed;
   }
 
+  /** The finished recording (set once it is closed, after hangup). */
+  get recording(): RecordingInfo | undefined {
+    return this.recordingInfo;
+  }
+
   snapshot(): ConversationSnapshot {
     return {
       runner: this.runner.snapshot(),
@@ -247,6 +311,106 @@ export class SerialConversation implements Conversation {
       interruptions: { ...this.interruptions.stats },
       end: this.end,
     };
+  }
+
+  // ---------------------------------------------------------------------------------------------- audio stages
+
+  /** Playbook `ambiance`: the file (inside the sounds folder) mixed under the agent's audio, ducked while it speaks. */
+  private async setupAmbiance(): Promise<void> {
+    const a = this.options.runner.playbook.settings.ambiance;
+    if (!a || a.enabled === false) return;
+    try {
+      if (!this.leg.setAgentTransform) throw new AppError("PLAYBACK_ERROR", "this media leg cannot carry ambiance");
+      const file = await resolveSoundFileAsync(a.path, this.options.soundsDir ?? ".");
+      if (!file.ok || file.path === undefined) throw new AppError("BAD_REQUEST", `ambiance path ${a.path} ${file.ok ? "is a template" : file.problem}`);
+      const ambiance = await loadAmbiance(file.path, {
+        sampleRate: this.leg.agentRate,
+        normalLevel: a.normalLevel,
+        duckLevel: a.duckLevel,
+        transitionSpeed: a.transitionSpeed,
+      });
+      if (this.end || this.leg.closed) return;
+      this.leg.setAgentTransform((pcm, speaking) => void ambiance.process(pcm, speaking), { idleSilence: true });
+    } catch (err) {
+      this.log?.warn({ err }, "ambiance not loaded");
+      this.emitError("playbook", isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `ambiance: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
+  /** Playbook `recorder` (or config `[recorder] enabled`): a stereo WAV inside the recordings folder. */
+  private async setupRecorder(): Promise<void> {
+    const pb = this.options.runner.playbook.settings.recorder;
+    const cfg = this.options.recorder;
+    if (!pb && !cfg?.enabled) return;
+    try {
+      const dir = resolvePath(this.options.recordingsDir ?? "recordings");
+      const name = recordingName(pb?.recorderFile ?? cfg?.file ?? "{id}.wav", {
+        id: this.callId,
+        playbook: this.options.runner.call.playbook,
+        date: new Date(this.wall()),
+      });
+      const path = resolvePath(dir, name);
+      const rel = relative(dir, path);
+      if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+        throw new AppError("BAD_REQUEST", `recording file ${name} is outside the recordings folder`);
+      }
+      await mkdir(join(path, ".."), { recursive: true });
+      const recorder = await Recorder.open({
+        path,
+        sampleRate: pb?.samplerate ?? cfg?.samplerate ?? 16000,
+        stereo: pb?.stereo ?? cfg?.stereo ?? true,
+        logger: this.log,
+        onError: (err) => this.emitError("media", err),
+      });
+      if (this.end) {
+        await recorder.close().catch(() => undefined);
+        return;
+      }
+      this.recorder = recorder;
+    } catch (err) {
+      this.log?.warn({ err }, "recorder not started");
+      this.emitError("media", err);
+    }
+  }
+
+  /** Playbook `denoise`: the `denoise` processor before VAD and ASR, one chain per call. */
+  private async setupDenoise(): Promise<void> {
+    const d = this.options.runner.playbook.settings.denoise;
+    const on = typeof d === "object" ? d.enabled !== false : d === true;
+    if (!on) return;
+    try {
+      const registry = this.options.processorRegistry ?? createProcessorRegistry();
+      const specs: ProcessorSpec[] = ["denoise"];
+      const chain = await registry.createChain(specs, { sampleRate: this.leg.callerRate, callId: this.callId, logger: this.log }, (err, processor) =>
+        this.emitError("media", new AppError("INTERNAL", `audio processor ${processor} failed: ${err.message}`, { cause: err })),
+      );
+      if (this.end) {
+        chain.close();
+        return;
+      }
+      this.chain = chain;
+    } catch (err) {
+      this.log?.warn({ err }, "denoise not started");
+      this.emitError("media", err);
+    }
+  }
+
+  /** Closes the per-call audio stages; the recording's `recording` event follows. */
+  private async closeAudio(): Promise<void> {
+    this.chain?.close();
+    this.chain = undefined;
+    if (this.leg.setAgentTransform && !this.leg.closed) this.leg.setAgentTransform(undefined, { idleSilence: false });
+    const recorder = this.recorder;
+    this.recorder = undefined;
+    if (!recorder) return;
+    try {
+      await recorder.close();
+      const bytes = (await stat(recorder.path)).size;
+      this.recordingInfo = { path: recorder.path, bytes };
+      this.events.emit("recording", this.recordingInfo);
+    } catch (err) {
+      this.log?.warn({ err, path: recorder.path }, "recording failed");
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- events
@@ -280,7 +444,11 @@ export class SerialConversation implements Conversation {
 
   private onCallerFrame(input: AudioFrame): void {
     let frame = input;
-    if (this.callerMuted) frame = { pcm: this.silenceOf(input.pcm.length), sampleRate: input.sampleRate, timestampMs: input.timestampMs };
+    // Processors work in place: the shared silence buffer is zeroed again each time.
+    if (this.callerMuted) frame = { pcm: this.silenceOf(input.pcm.length).fill(0), sampleRate: input.sampleRate, timestampMs: input.timestampMs };
+    // Recorded as heard on the wire (after mute, before denoise); the recorder copies.
+    this.recorder?.writeCaller(frame);
+    if (this.chain) frame = this.chain.process(frame);
     if (this.options.processors) frame = this.options.processors.process(frame);
     this.asr?.write(frame);
     const pcm = frame.sampleRate === this.vadRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.vadRate);
@@ -416,9 +584,12 @@ export class SerialConversation implements Conversation {
     if (targets.length === 0) return heard;
     for (const u of targets) u.ctrl.abort();
     const result = this.leg.clear({ fadeOutMs });
+    // The audio already released (lead + fade) still plays out: the cleared mark resolves when it has.
+    const cleared = reason === "bargeIn" && !this.leg.closed ? this.leg.mark(`cleared-${++this.seq}`).catch(() => undefined) : undefined;
     const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
     const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
     for (const u of targets) {
+      u.cleared = cleared;
       u.cutAtMs = u.baseMs + (played.get(u.playId) ?? 0);
       const h = heardText(u.sentences, u.cutAtMs);
       heard.set(u, h.text);
@@ -451,7 +622,7 @@ export class SerialConversation implements Conversation {
     for (const u of targets) u.stopped = true;
     const heard = this.cut(targets, reason, fadeOutMs);
     this.wakeWorker?.();
-    for (const u of targets) this.speechEnded(u, true, heard.get(u));
+    for (const u of targets) this.speechEnded(u, true, heard.get(u), u.cleared);
   }
 
   private suspendAll(fadeOutMs: number): void {
@@ -469,7 +640,7 @@ export class SerialConversation implements Conversation {
     for (const u of this.queue.filter((x) => x.suspended)) {
       u.suspended = false;
       u.stopped = true;
-      this.speechEnded(u, true, u.heldHeard);
+      this.speechEnded(u, true, u.heldHeard, u.cleared);
     }
     this.wakeWorker?.();
   }
@@ -601,6 +772,8 @@ export class SerialConversation implements Conversation {
       u = existing;
       if (c.interruptible !== undefined) u.interruptible = c.interruptible;
       if (c.autoHangup !== undefined) u.autoHangup = c.autoHangup;
+    } else if (fromRunner && c.playId !== undefined && this.heldPlayIds.has(c.playId)) {
+      return; // the runner's reply was barged in; it has not been told yet (cleared mark pending)
     } else {
       const autoHangup = c.autoHangup === true;
       const interruptible = c.interruptible ?? !autoHangup;
@@ -637,6 +810,7 @@ export class SerialConversation implements Conversation {
       suspended: false,
       heldHeard: undefined,
       cutAtMs: 0,
+      cleared: undefined,
     };
     this.utterances.set(playId, u);
     this.queue.push(u);
@@ -679,15 +853,22 @@ export class SerialConversation implements Conversation {
       }
       const index = u.next++;
       const stall = new AbortController();
-      const timer = this.clock.setTimer(() => stall.abort(new AppError("TIMEOUT", `no audio from ${tts.name} in ${this.ttsTimeoutMs} ms`)), this.ttsTimeoutMs);
+      // A stall is no audio for ttsTimeoutMs: before the first frame, or between frames.
+      const arm = (first: boolean): TimerHandle =>
+        this.clock.setTimer(
+          () => stall.abort(new AppError("TIMEOUT", `${first ? "no audio" : "audio stalled"} from ${tts.name} within ${this.ttsTimeoutMs} ms`)),
+          this.ttsTimeoutMs,
+        );
+      let timer = arm(true);
       const signal = AbortSignal.any([u.ctrl.signal, stall.signal]);
       const ctrl = u.ctrl;
       let samples = 0;
       try {
-        for await (const frame of tts.synthesize(sentence.text, { signal })) {
+        for await (const frame of abortable(tts.synthesize(sentence.text, { signal }), signal)) {
           if (ctrl.signal.aborted) break;
           if (stall.signal.aborted) throw stall.signal.reason as Error;
           this.clock.clearTimer(timer);
+          timer = arm(false);
           const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
           samples += pcm.length;
           this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
@@ -795,10 +976,36 @@ export class SerialConversation implements Conversation {
     if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
   }
 
-  private speechEnded(u: Utterance, interrupted: boolean, heard: string | undefined): void {
+  /**
+   * The utterance is over: it leaves the queue at once; the runner is told (which cuts its history to `heard`)
+   * once `after` (a barge-in's cleared mark) has resolved, or at hangup, whichever comes first. Meanwhile the
+   * runner's late text for that playId is dropped.
+   */
+  private speechEnded(u: Utterance, interrupted: boolean, heard: string | undefined, after?: Promise<unknown>): void {
     this.removeFromQueue(u);
     if (!u.fromRunner) return;
-    this.runner.handle(interrupted ? { type: "agentSpeechEnded", playId: u.playId, interrupted: true, heard: heard ?? "" } : { type: "agentSpeechEnded", playId: u.playId });
+    const notify = (): void => {
+      try {
+        this.runner.handle(interrupted ? { type: "agentSpeechEnded", playId: u.playId, interrupted: true, heard: heard ?? "" } : { type: "agentSpeechEnded", playId: u.playId });
+      } catch (err) {
+        this.emitError("playbook", err);
+      }
+    };
+    if (!after || this.end) {
+      notify();
+      return;
+    }
+    let done = false;
+    const run = (): void => {
+      if (done) return;
+      done = true;
+      this.heldNotices.delete(run);
+      if (this.heldPlayIds.get(u.playId) === run) this.heldPlayIds.delete(u.playId);
+      notify();
+    };
+    this.heldNotices.add(run);
+    this.heldPlayIds.set(u.playId, run);
+    void after.then(run);
   }
 
   private removeFromQueue(u: Utterance): void {
@@ -829,13 +1036,14 @@ export class SerialConversation implements Conversation {
     this.speculation.discard();
     for (const u of this.queue) u.ctrl.abort();
     this.queue = [];
+    for (const run of [...this.heldNotices]) run();
     this.runner.handle({ type: "hangup" });
     this.asr?.close();
     this.asrCtrl.abort();
     if (!this.leg.closed) this.leg.clear();
     this.wakeWorker?.();
     this.emit({ event: "hangup", trackId: this.callId, reason: end.reason, initiator: end.initiator, detail: end.detail });
-    this.resolveClosed(end);
+    void this.closeAudio().finally(() => this.resolveClosed(end));
   }
 
   private silenceOf(length: number): Int16Array {
@@ -850,3 +1058,24 @@ export class SerialConversation implements Conversation {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The recording's file name from a template (playbook.md §2.12): `{id}`, `{date}` (YYYYMMDD), `{time}` (HHMMSS,
+ * UTC), `{playbook}` (name without `.md`); `.wav` is appended when missing. `..` is rejected.
+ */
+export function recordingName(template: string, facts: { id: string; playbook?: string | undefined; date: Date }): string {
+  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+  const d = facts.date;
+  const values: Record<string, string> = {
+    id: facts.id,
+    date: `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`,
+    time: `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`,
+    playbook: (facts.playbook ?? "").replace(/\.md$/i, ""),
+  };
+  let name = template.replace(/\{(id|date|time|playbook)\}/g, (_, k: string) => (values[k] ?? "").replace(/[\\/]/g, "_"));
+  if (!/\.wav$/i.test(name)) name += ".wav";
+  if (name.split(/[\\/]/).includes("..") || isAbsolute(name) || name.includes("\0")) {
+    throw new AppError("BAD_REQUEST", `recording file name ${JSON.stringify(template)} must stay inside the recordings folder`);
+  }
+  return name;
+}

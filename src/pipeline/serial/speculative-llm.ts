@@ -7,7 +7,14 @@
  *
  * The runner is given this object as its LLM; every request that does not match the speculation (another
  * text, tool rounds, a greeting) goes straight to the provider.
+ *
+ * Stalls: with `stall` options every stream it returns (adopted or direct) fails with a TIMEOUT AppError when
+ * the first event does not come within the request's `timeoutMs` (playbook `llm.timeoutMs`, else the default),
+ * or a later one does not come within the same time after the previous one; the provider request is aborted.
+ * An abort of the request's signal ends a pending wait at once, even when the provider ignores the signal.
  */
+import { AppError } from "../../errors.js";
+import type { MediaClock } from "../../media/clock.js";
 import type { ChatMessage, ChatRequest, LlmEvent, LlmProvider } from "../../providers/types.js";
 import { normalizeForCompare } from "../turn/index.js";
 
@@ -61,6 +68,43 @@ export interface SpeculationStats {
   aborted: number;
 }
 
+export interface StallOptions {
+  clock: Pick<MediaClock, "setTimer" | "clearTimer">;
+  /** Default time to the first event and between events (a request's `timeoutMs` overrides it). */
+  timeoutMs: number;
+  /** Provider name for messages. */
+  name?: string;
+}
+
+/**
+ * Iterates `source`, but gives up as soon as `signal` aborts (rejecting with its reason), even while the source
+ * is stuck in `next()`; the source is then asked to return (not awaited).
+ */
+export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  let done = false;
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) {
+        done = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    if (!done) void Promise.resolve(it.return?.()).catch(() => undefined);
+  }
+}
+
 export class SpeculativeLlm implements Chat {
   private current: Prefetch | undefined;
   readonly stats: SpeculationStats = { started: 0, adopted: 0, aborted: 0 };
@@ -68,6 +112,7 @@ export class SpeculativeLlm implements Chat {
   constructor(
     private readonly inner: Chat,
     private readonly now: () => number = () => Date.now(),
+    private readonly stall?: StallOptions,
   ) {}
 
   /** Whether a speculative request is running or buffered. */
@@ -105,9 +150,39 @@ export class SpeculativeLlm implements Chat {
       this.current = undefined;
       p.adopted = true;
       this.stats.adopted++;
-      return this.replay(p, request.signal);
+      return this.guard(request, (signal) => this.replay(p, signal));
     }
-    return this.inner.chat(request);
+    return this.guard(request, (signal) => this.inner.chat({ ...request, signal }));
+  }
+
+  private async *guard(request: ChatRequest, open: (signal: AbortSignal) => AsyncIterable<LlmEvent>): AsyncGenerator<LlmEvent> {
+    const stall = this.stall;
+    const ctrl = new AbortController();
+    const signal = request.signal ? AbortSignal.any([request.signal, ctrl.signal]) : ctrl.signal;
+    const timeoutMs = request.timeoutMs ?? stall?.timeoutMs ?? 0;
+    let timer: ReturnType<MediaClock["setTimer"]> | undefined;
+    const arm = (first: boolean): void => {
+      if (!stall || !(timeoutMs > 0)) return;
+      if (timer !== undefined) stall.clock.clearTimer(timer);
+      const what = first ? "no first token" : "the stream stalled";
+      timer = stall.clock.setTimer(
+        () => ctrl.abort(new AppError("TIMEOUT", `${stall.name ?? "llm"}: ${what} within ${timeoutMs} ms`, { details: { timeoutMs } })),
+        timeoutMs,
+      );
+    };
+    arm(true);
+    try {
+      for await (const ev of abortable(open(signal), signal)) {
+        arm(false);
+        yield ev;
+      }
+    } catch (err) {
+      if (ctrl.signal.aborted) throw ctrl.signal.reason as Error;
+      throw err;
+    } finally {
+      if (timer !== undefined) stall?.clock.clearTimer(timer);
+      ctrl.abort();
+    }
   }
 
   private matches(p: Prefetch, request: ChatRequest): boolean {
