@@ -23,6 +23,13 @@ export type ConversationCommand =
       interruptible?: boolean | undefined;
       queue?: boolean | undefined;
       waitInputTimeout?: number | undefined;
+      /** Voice for this utterance (shorthand for `option.voice`). */
+      speaker?: string | undefined;
+      /** Per-utterance TTS overrides (the playbook `tts` schema); `voice` and `sampleRate` (for `base64`) are used here. */
+      option?: TtsCommandOption | undefined;
+      /** `text` is base64 of raw PCM16 LE mono at `option.sampleRate` (default 16000), played without synthesis. */
+      base64?: boolean | undefined;
+      cacheKey?: string | undefined;
     }
   | {
       command: "play";
@@ -31,6 +38,7 @@ export type ConversationCommand =
       autoHangup?: boolean | undefined;
       interruptible?: boolean | undefined;
       queue?: boolean | undefined;
+      waitInputTimeout?: number | undefined;
     }
   | { command: "interrupt"; graceful?: boolean | undefined; fadeOutMs?: number | undefined }
   | { command: "pause" }
@@ -45,6 +53,13 @@ export type ConversationCommand =
       afterPlayout?: boolean | undefined;
     }
   | { command: "history"; speaker: string; text: string };
+
+/** `tts.option`: the playbook `tts` schema; the fields the conversation itself reads are typed. */
+export interface TtsCommandOption {
+  voice?: string | undefined;
+  sampleRate?: number | undefined;
+  [key: string]: unknown;
+}
 
 // ------------------------------------------------------------------------------------------------ events
 

@@ -69,6 +69,7 @@ import {
   type TurnOutput,
   type TurnTiming,
 } from "../turn/index.js";
+import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
 import { SpeculativeLlm, abortable } from "./speculative-llm.js";
 
 /** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
@@ -88,7 +89,13 @@ export interface SerialConversationOptions {
   /** The runner's own options (playbook, call facts, variables...); llm, sink and scheduler are supplied here. */
   runner: Omit<RunnerOptions, "llm" | "sink" | "scheduler">;
   /** A VAD engine, or the engine type for createVadEngine (default tinysilero). */
-  vad?: { engine?: VadEngine; type?: string; detector?: SpeechDetectorOptions };
+  vad?: {
+    engine?: VadEngine;
+    type?: string;
+    detector?: SpeechDetectorOptions;
+    /** `vad.silenceTimeoutMs` (default: the playbook's; 0 = off): `silence {reason:"timeout"}` per silent period. */
+    silenceTimeoutMs?: number;
+  };
   eou?: Partial<TurnDetectorOptions>;
   interruption?: Partial<InterruptionOptions>;
   /** `[calls] on_provider_error` (default continue). */
@@ -140,9 +147,20 @@ interface Utterance {
   url: string | undefined;
   fromRunner: boolean;
   interruptible: boolean;
+  /** `interruptible` was given explicitly (else it follows `!autoHangup`). */
+  interruptibleSet: boolean;
   autoHangup: boolean;
+  /** ms of no caller input after trackEnd before `silence {reason:"waitInputTimeout"}` (0 = off). */
+  waitInputTimeout: number;
+  /** TTS voice override (`speaker` / `option.voice`). */
+  voice: string | undefined;
+  /** `base64` utterance: raw PCM chunks at pcmRate instead of text. */
+  pcm: Int16Array[] | undefined;
+  pcmRate: number;
   /** More text may come (streaming `tts`). */
   open: boolean;
+  /** Closes the open utterance after 30 s without text. */
+  idleTimer: TimerHandle | undefined;
   splitter: SentenceSplitter;
   sentences: SpokenSentence[];
   /** Next sentence to synthesise. */
@@ -153,6 +171,8 @@ interface Utterance {
   /** All audio written and endPlay called. */
   synthDone: boolean;
   writtenSamples: number;
+  /** trackStart reported. */
+  started: boolean;
   /** trackEnd reported (finished or stopped). */
   ended: boolean;
   /** Stopped for good by an interrupt/replace/error/barge-in. */
@@ -214,8 +234,19 @@ export class SerialConversation implements Conversation {
   private readonly heldNotices = new Set<() => void>();
   private readonly heldPlayIds = new Map<string, () => void>();
 
-  /** The decided caller turn waiting for its first agent audio (the `turn` metric). */
-  private pendingTurn: { timing: TurnTiming; early: boolean } | undefined;
+  /** The decided caller turn waiting for its first agent audio (the `turn` metric); times on the leg's clock. */
+  private pendingTurn: { timing: TurnTiming; early: boolean; llmFirstAtMs?: number; ttsTtfbMs?: number } | undefined;
+
+  /** Open streaming utterances by playId (rule 1), including stopped ones still waiting for endOfStream. */
+  private readonly openUtterances = new Map<string, Utterance>();
+  /** `base64` odd trailing byte per playId, carried to the next command of that playId. */
+  private readonly pcmCarry = new Map<string, number>();
+  /** The pending `waitInputTimeout` (one at a time: the last utterance's). */
+  private waitInput: { startTime: number; duration: number; remaining: number; deadline: number; handle: TimerHandle | undefined } | undefined;
+  /** `vad.silenceTimeoutMs` state: the caller is silent since (leg ms), unless speaking. */
+  private readonly silenceTimeoutMs: number;
+  private callerSpeaking = false;
+  private silentSinceMs = 0;
 
   constructor(private readonly options: SerialConversationOptions) {
     this.leg = options.leg;
@@ -226,6 +257,7 @@ export class SerialConversation implements Conversation {
     this.onProviderError = options.onProviderError ?? "continue";
     this.ttsTimeoutMs = options.ttsTimeoutMs ?? 10_000;
     this.tickMs = options.tickMs ?? 20;
+    this.silenceTimeoutMs = options.vad?.silenceTimeoutMs ?? options.runner.playbook.settings.vad?.silenceTimeoutMs ?? 0;
     this.log = options.log;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
@@ -271,6 +303,7 @@ export class SerialConversation implements Conversation {
       this.leg.events.on("trackStart", (e) => this.onTrackStart(e)),
       this.leg.events.on("trackEnd", (e) => this.onTrackEnd(e)),
       this.leg.events.on("dtmf", (e) => {
+        this.cancelWaitInput();
         this.emit({ event: "dtmf", trackId: this.callId, digit: e.digit, durationMs: e.durationMs, source: e.source });
         this.runner.handle({ type: "dtmf", digit: e.digit });
       }),
@@ -278,6 +311,7 @@ export class SerialConversation implements Conversation {
     );
     const recorder = this.recorder;
     if (recorder && this.leg.tapAgent) this.offLeg.push(this.leg.tapAgent((frame) => recorder.writeAgent(frame)));
+    this.silentSinceMs = this.now;
     this.scheduleTick();
     void this.callerLoop();
     void this.asrLoop();
@@ -459,11 +493,15 @@ export class SerialConversation implements Conversation {
   private onVad(ev: VadEvent): void {
     const now = this.now;
     if (ev.type === "speaking") {
+      this.callerSpeaking = true;
+      this.cancelWaitInput();
       this.emit({ event: "speaking", trackId: this.callId, startTime: ev.startMs });
       this.runner.handle({ type: "callerSpeechStarted" });
       this.onInterruption(this.paused ? [] : this.interruptions.process({ type: "speaking", atMs: now, startMs: now - (ev.atMs - ev.startMs) }));
       this.onTurn(this.turns.process({ type: "speaking", atMs: now }));
     } else {
+      this.callerSpeaking = false;
+      this.silentSinceMs = now;
       this.emit({ event: "silence", trackId: this.callId, startTime: ev.startMs, duration: ev.durationMs, reason: "vad" });
       this.onInterruption(this.interruptions.process({ type: "silence", atMs: now }));
       this.onTurn(this.turns.process({ type: "silence", atMs: now }));
@@ -488,6 +526,7 @@ export class SerialConversation implements Conversation {
 
   private onAsr(r: AsrResult): void {
     const now = this.now;
+    if (r.type !== "error") this.cancelWaitInput();
     if (r.type === "partial") this.emit({ event: "asrDelta", trackId: this.callId, index: r.utterance, text: r.text });
     else if (r.type === "final") this.emit({ event: "asrFinal", trackId: this.callId, index: r.utterance, text: r.text });
     else this.emit({ event: "error", trackId: this.callId, sender: "asr", code: r.error.code, error: r.error.message });
@@ -502,6 +541,7 @@ export class SerialConversation implements Conversation {
       if (this.end) return;
       try {
         const now = this.now;
+        this.checkSilenceTimeout(now);
         this.onInterruption(this.interruptions.tick(now));
         this.onTurn(this.turns.tick(now));
       } catch (err) {
@@ -588,12 +628,14 @@ export class SerialConversation implements Conversation {
     const cleared = reason === "bargeIn" && !this.leg.closed ? this.leg.mark(`cleared-${++this.seq}`).catch(() => undefined) : undefined;
     const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
     const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
+    const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
     for (const u of targets) {
       u.cleared = cleared;
       u.cutAtMs = u.baseMs + (played.get(u.playId) ?? 0);
       const h = heardText(u.sentences, u.cutAtMs);
       heard.set(u, h.text);
-      if (u === audible && reason !== "error") {
+      // A replacing tts/play reports every stopped utterance; interrupt/barge-in only the audible one.
+      if ((u === audible || reason === "replaced") && reason !== "error") {
         this.emit({
           event: "interruption",
           trackId: this.agentTrack,
@@ -605,11 +647,9 @@ export class SerialConversation implements Conversation {
           current: h.playedMs,
         });
       }
-    }
-    for (const u of targets) {
-      const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
       this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: played.get(u.playId) ?? 0, ssrc: 0, reason: trackReason });
       this.interruptions.process({ type: "trackEnd", atMs: this.now, playId: u.playId });
+      if (reason === "command") this.startWaitInput(u);
     }
     return heard;
   }
@@ -670,6 +710,7 @@ export class SerialConversation implements Conversation {
     try {
       switch (c.command) {
         case "tts":
+          this.llmResponded();
           return this.command(c, true);
         case "play":
           return this.command(c, true);
@@ -696,8 +737,15 @@ export class SerialConversation implements Conversation {
     }
   }
 
+  /** The runner's first reply text after a caller turn: the `turn` metric's llmTtftMs. */
+  private llmResponded(): void {
+    const t = this.pendingTurn;
+    if (t && t.llmFirstAtMs === undefined) t.llmFirstAtMs = this.now;
+  }
+
   private onRunnerEvent(e: RunnerEvent): void {
     if (e.event === "variableChanged") return;
+    if (e.event === "llmDelta") this.llmResponded();
     if (e.event === "error") {
       this.emit({ event: "error", trackId: this.callId, sender: e.sender, code: e.code, error: e.error });
       if (e.sender === "llm") this.providerFailed();
@@ -711,13 +759,14 @@ export class SerialConversation implements Conversation {
   }
 
   private command(c: ConversationCommand, fromRunner: boolean): void {
+    validateCommand(c);
     switch (c.command) {
       case "tts":
         return this.tts(c, fromRunner);
       case "play": {
-        const interruptible = c.interruptible ?? !c.autoHangup;
-        if (!c.queue) this.stopAll("replaced", 0);
-        this.addUtterance(c.playId ?? c.url, "play", fromRunner, interruptible, c.autoHangup === true, c.url);
+        if (!c.queue) this.replaceAll();
+        const u = this.addUtterance(c.playId ?? c.url, "play", fromRunner, c.interruptible, c.autoHangup === true, c.url);
+        u.waitInputTimeout = c.waitInputTimeout ?? 0;
         return;
       }
       case "interrupt": {
@@ -730,12 +779,14 @@ export class SerialConversation implements Conversation {
         if (this.paused) return;
         this.paused = true;
         this.leg.pause();
+        this.suspendWaitInput();
         this.runner.handle({ type: "paused" });
         return;
       case "resume":
         if (!this.paused) return;
         this.paused = false;
         this.leg.resume();
+        this.armWaitInput();
         this.runner.handle({ type: "resumed" });
         return;
       case "mute":
@@ -751,7 +802,8 @@ export class SerialConversation implements Conversation {
         return;
       }
       case "hangup": {
-        const end: ConversationEnd = { reason: "client", initiator: c.initiator ?? "client", detail: c.reason, headers: c.headers };
+        const initiator = (c.initiator as string | undefined) === "callee" ? "agent" : (c.initiator ?? "client");
+        const end: ConversationEnd = { reason: "client", initiator, detail: c.reason, headers: c.headers };
         if (c.afterPlayout) void this.hangupAfterPlayout(end);
         else this.finish(end);
         return;
@@ -765,39 +817,151 @@ export class SerialConversation implements Conversation {
     }
   }
 
+  /**
+   * §3.4 playId rules: a `tts` naming an open utterance appends to it (its autoHangup/waitInputTimeout/
+   * interruptible: last value wins); any other starts a new utterance, replacing what plays unless `queue`.
+   */
   private tts(c: Extract<ConversationCommand, { command: "tts" }>, fromRunner: boolean): void {
-    const existing = c.playId !== undefined ? this.utterances.get(c.playId) : undefined;
+    const pcm = c.base64 === true;
+    const open = c.playId !== undefined ? this.openUtterances.get(c.playId) : undefined;
     let u: Utterance;
-    if (existing && existing.open && !existing.stopped && !existing.ended) {
-      u = existing;
-      if (c.interruptible !== undefined) u.interruptible = c.interruptible;
+    if (open) {
+      if ((open.pcm !== undefined) !== pcm) {
+        throw new AppError("INVALID_STATE", `utterance ${open.playId} is open as ${open.pcm ? "base64 audio" : "text"}; base64 cannot change mid-stream`);
+      }
+      u = open;
       if (c.autoHangup !== undefined) u.autoHangup = c.autoHangup;
+      if (c.interruptible !== undefined) {
+        u.interruptible = c.interruptible;
+        u.interruptibleSet = true;
+      } else if (!u.interruptibleSet) u.interruptible = !u.autoHangup;
+      if (c.waitInputTimeout !== undefined) u.waitInputTimeout = c.waitInputTimeout;
+      if (u.stopped || u.ended) {
+        // Stopped (interrupt, replace, barge-in) while the client still streams it: the rest is dropped.
+        if (c.endOfStream || c.streaming !== true) this.closeUtterance(u);
+        else if (c.text !== "") this.armIdleClose(u);
+        return;
+      }
     } else if (fromRunner && c.playId !== undefined && this.heldPlayIds.has(c.playId)) {
       return; // the runner's reply was barged in; it has not been told yet (cleared mark pending)
     } else {
-      const autoHangup = c.autoHangup === true;
-      const interruptible = c.interruptible ?? !autoHangup;
-      if (!c.queue) this.stopAll("replaced", 0);
-      u = this.addUtterance(c.playId ?? `tts-${++this.seq}`, "tts", fromRunner, interruptible, autoHangup, undefined);
-      u.open = c.streaming === true && c.endOfStream !== true;
+      if (!c.queue) this.replaceAll();
+      u = this.addUtterance(c.playId ?? `tts-${++this.seq}`, "tts", fromRunner, c.interruptible, c.autoHangup === true, undefined);
+      u.waitInputTimeout = c.waitInputTimeout ?? 0;
+      u.voice = c.speaker ?? c.option?.voice;
+      if (pcm) {
+        u.pcm = [];
+        u.pcmRate = c.option?.sampleRate ?? 16000;
+      }
+      if (c.streaming === true && c.endOfStream !== true) {
+        u.open = true;
+        this.openUtterances.set(u.playId, u);
+      }
     }
-    for (const s of u.splitter.push(c.text)) u.sentences.push({ text: s, durationMs: undefined });
-    if (c.endOfStream || c.streaming !== true) {
-      u.open = false;
-      for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
+    if (u.pcm) {
+      const { samples, carry } = pcmFromBase64(c.text, this.pcmCarry.get(u.playId));
+      if (carry === undefined) this.pcmCarry.delete(u.playId);
+      else this.pcmCarry.set(u.playId, carry);
+      if (samples.length > 0) u.pcm.push(samples);
+    } else {
+      for (const s of u.splitter.push(speakableText(c.text))) u.sentences.push({ text: s, durationMs: undefined });
     }
+    if (c.endOfStream || c.streaming !== true) this.closeUtterance(u);
+    else if (c.text !== "") this.armIdleClose(u);
     this.wakeWorker?.();
   }
 
-  private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean, autoHangup: boolean, url: string | undefined): Utterance {
+  /** Ends an utterance's text (endOfStream, a non-streaming tts, or 30 s without text). */
+  private closeUtterance(u: Utterance): void {
+    if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
+    u.idleTimer = undefined;
+    if (this.openUtterances.get(u.playId) === u) this.openUtterances.delete(u.playId);
+    u.open = false;
+    if (!u.pcm) for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
+    this.wakeWorker?.();
+  }
+
+  private armIdleClose(u: Utterance): void {
+    if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
+    u.idleTimer = this.clock.setTimer(() => {
+      u.idleTimer = undefined;
+      if (this.end) return;
+      this.log?.info({ playId: u.playId }, "open utterance closed after 30 s without text");
+      this.closeUtterance(u);
+    }, OPEN_UTTERANCE_IDLE_MS);
+  }
+
+  /** A new utterance without `queue`: what plays, is queued or is held after a barge-in stops (`replaced`). */
+  private replaceAll(): void {
+    this.finalizeSuspended();
+    this.stopAll("replaced", 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------- input timers
+
+  /** `waitInputTimeout` of an utterance that just ended: starts at its trackEnd (now). */
+  private startWaitInput(u: Utterance): void {
+    if (!(u.waitInputTimeout > 0) || this.end) return;
+    // The next utterance already started (the pacer sends it while this one's last frame is in the lead).
+    if (this.queue.some((q) => q !== u && q.started && !q.ended && !q.stopped)) return;
+    this.cancelWaitInput();
+    this.waitInput = { startTime: this.wall(), duration: u.waitInputTimeout, remaining: u.waitInputTimeout, deadline: 0, handle: undefined };
+    if (!this.paused) this.armWaitInput();
+  }
+
+  private armWaitInput(): void {
+    const w = this.waitInput;
+    if (!w || w.handle !== undefined) return;
+    w.deadline = this.clock.now() + w.remaining;
+    w.handle = this.clock.setTimer(() => {
+      if (this.waitInput !== w) return;
+      this.waitInput = undefined;
+      this.emit({ event: "silence", trackId: this.callId, startTime: w.startTime, duration: w.duration, reason: "waitInputTimeout" });
+    }, w.remaining);
+  }
+
+  /** Pause: the timer keeps what is left. */
+  private suspendWaitInput(): void {
+    const w = this.waitInput;
+    if (!w || w.handle === undefined) return;
+    this.clock.clearTimer(w.handle);
+    w.handle = undefined;
+    w.remaining = Math.max(0, w.deadline - this.clock.now());
+  }
+
+  /** Caller input or a new utterance. */
+  private cancelWaitInput(): void {
+    const w = this.waitInput;
+    if (!w) return;
+    if (w.handle !== undefined) this.clock.clearTimer(w.handle);
+    this.waitInput = undefined;
+  }
+
+  /** `vad.silenceTimeoutMs`: one `silence {reason:"timeout"}` per full period the caller has been silent. */
+  private checkSilenceTimeout(now: number): void {
+    const period = this.silenceTimeoutMs;
+    if (!(period > 0) || this.callerSpeaking) return;
+    if (now - this.silentSinceMs < period) return;
+    this.emit({ event: "silence", trackId: this.callId, startTime: this.silentSinceMs, duration: period, reason: "timeout" });
+    this.silentSinceMs += period;
+  }
+
+  private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean | undefined, autoHangup: boolean, url: string | undefined): Utterance {
+    this.cancelWaitInput(); // a new utterance starts
     const u: Utterance = {
       playId,
       kind,
       url,
       fromRunner,
-      interruptible,
+      interruptible: interruptible ?? !autoHangup,
+      interruptibleSet: interruptible !== undefined,
       autoHangup,
+      waitInputTimeout: 0,
+      voice: undefined,
+      pcm: undefined,
+      pcmRate: 16000,
       open: false,
+      idleTimer: undefined,
       splitter: new SentenceSplitter(),
       sentences: [],
       next: 0,
@@ -805,6 +969,7 @@ export class SerialConversation implements Conversation {
       baseMs: 0,
       synthDone: false,
       writtenSamples: 0,
+      started: false,
       ended: false,
       stopped: false,
       suspended: false,
@@ -829,6 +994,7 @@ export class SerialConversation implements Conversation {
       }
       try {
         if (u.kind === "play") await this.playFile(u);
+        else if (u.pcm) await this.speakPcm(u, u.pcm);
         else await this.speak(u);
       } catch (err) {
         if (u.stopped || u.suspended || this.end) continue;
@@ -863,10 +1029,14 @@ export class SerialConversation implements Conversation {
       const signal = AbortSignal.any([u.ctrl.signal, stall.signal]);
       const ctrl = u.ctrl;
       let samples = 0;
+      // The `turn` metric's ttsTtfbMs: the first sentence of the reply to the pending caller turn.
+      const turn = u.fromRunner && this.pendingTurn?.ttsTtfbMs === undefined ? this.pendingTurn : undefined;
+      const requestedAt = this.now;
       try {
-        for await (const frame of abortable(tts.synthesize(sentence.text, { signal }), signal)) {
+        for await (const frame of abortable(tts.synthesize(sentence.text, { signal, voice: u.voice }), signal)) {
           if (ctrl.signal.aborted) break;
           if (stall.signal.aborted) throw stall.signal.reason as Error;
+          if (turn && turn.ttsTtfbMs === undefined && this.pendingTurn === turn) turn.ttsTtfbMs = this.now - requestedAt;
           this.clock.clearTimer(timer);
           timer = arm(false);
           const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
@@ -883,6 +1053,29 @@ export class SerialConversation implements Conversation {
       if (ctrl.signal.aborted) return;
       u.writtenSamples += samples;
       u.sentences[index] = { text: sentence.text, durationMs: (samples * 1000) / this.leg.agentRate };
+    }
+  }
+
+  /** `base64` utterance: each chunk is one "sentence" (no text), written in order as it arrives. */
+  private async speakPcm(u: Utterance, chunks: Int16Array[]): Promise<void> {
+    for (;;) {
+      if (u.stopped || u.suspended || this.end) return;
+      const chunk = chunks[u.next];
+      if (!chunk) {
+        if (u.open) {
+          await new Promise<void>((resolve) => (this.wakeWorker = resolve));
+          this.wakeWorker = undefined;
+          continue;
+        }
+        this.finishWriting(u);
+        return;
+      }
+      const index = u.next++;
+      const pcm = u.pcmRate === this.leg.agentRate ? chunk : resample(chunk, u.pcmRate, this.leg.agentRate);
+      u.writtenSamples += pcm.length;
+      u.sentences[index] = { text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate };
+      this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+      await Promise.resolve();
     }
   }
 
@@ -920,6 +1113,8 @@ export class SerialConversation implements Conversation {
     this.removeFromQueue(u);
     this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "finished" });
     this.speechEnded(u, false, undefined);
+    if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
+    else this.startWaitInput(u);
   }
 
   private utteranceFailed(u: Utterance, err: unknown): void {
@@ -946,26 +1141,40 @@ export class SerialConversation implements Conversation {
     if (this.onProviderError === "hangup") this.finish({ reason: "error", initiator: "system" });
   }
 
+  /** The utterance a leg event is about: the first not ended with that playId (a closed playId may be reused). */
+  private byPlayId(playId: string): Utterance | undefined {
+    return this.queue.find((u) => u.playId === playId && !u.ended && !u.stopped) ?? this.utterances.get(playId);
+  }
+
   private onTrackStart(e: TrackStartEvent): void {
-    const u = this.utterances.get(e.playId);
+    const u = this.byPlayId(e.playId);
     if (!u || u.stopped) return;
+    u.started = true;
+    this.cancelWaitInput();
     this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
     this.onInterruption(this.interruptions.process({ type: "trackStart", atMs: e.atMs, playId: e.playId, interruptible: u.interruptible }));
     const t = this.pendingTurn;
     if (t && u.fromRunner) {
       this.pendingTurn = undefined;
       const { speechEndMs, eouAtMs, transcriptAtMs } = t.timing;
+      // §4 `turn`: duration = caller stop -> first agent audio frame sent (firstAudioMs).
       this.emit({
         event: "metrics",
         key: "turn",
         duration: e.atMs - speechEndMs,
-        data: { eouMs: eouAtMs - speechEndMs, asrMs: transcriptAtMs - eouAtMs, early: t.early },
+        data: {
+          eouMs: eouAtMs - speechEndMs,
+          asrMs: transcriptAtMs - eouAtMs,
+          llmTtftMs: t.llmFirstAtMs !== undefined ? Math.max(0, t.llmFirstAtMs - transcriptAtMs) : null,
+          ttsTtfbMs: t.ttsTtfbMs ?? null,
+          early: t.early,
+        },
       });
     }
   }
 
   private onTrackEnd(e: TrackEndEvent): void {
-    const u = this.utterances.get(e.playId);
+    const u = this.byPlayId(e.playId);
     if (!u || u.stopped || u.suspended || u.ended) return;
     if (e.reason !== "finished") return; // clears are reported by cut()
     u.ended = true;
@@ -974,6 +1183,7 @@ export class SerialConversation implements Conversation {
     this.onInterruption(this.interruptions.process({ type: "trackEnd", atMs: e.atMs, playId: u.playId }));
     this.speechEnded(u, false, undefined);
     if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
+    else this.startWaitInput(u);
   }
 
   /**
@@ -1035,6 +1245,9 @@ export class SerialConversation implements Conversation {
     for (const off of this.offLeg) off();
     this.speculation.discard();
     for (const u of this.queue) u.ctrl.abort();
+    for (const u of [...this.queue, ...this.openUtterances.values()]) if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
+    this.openUtterances.clear();
+    this.cancelWaitInput();
     this.queue = [];
     for (const run of [...this.heldNotices]) run();
     this.runner.handle({ type: "hangup" });
