@@ -64,7 +64,7 @@ export interface TtsCommandOption {
 // ------------------------------------------------------------------------------------------------ events
 
 export type HangupInitiator = "caller" | "agent" | "client" | "system";
-export type HangupReason = "caller" | "client" | "agent" | "autohangup" | "maxFollowUp" | "error" | "shutdown";
+export type HangupReason = "caller" | "client" | "agent" | "autohangup" | "maxFollowUp" | "error" | "shutdown" | "inactivityTimeout";
 export type ErrorSender = "asr" | "tts" | "llm" | "realtime" | "media" | "pbx" | "playbook" | "command" | "tool";
 
 interface Base {
@@ -93,6 +93,7 @@ export type ConversationEvent = Base &
         totalDuration: number;
         current: number;
       }
+    | { event: "inactivity" }
     | { event: "dtmf"; digit: string; durationMs?: number | undefined; source?: string | undefined }
     | { event: "metrics"; key: string; duration: number; data: Record<string, unknown> }
     | { event: "error"; sender: ErrorSender; error: string; code: string }

@@ -8,20 +8,14 @@ import { tone } from "../../providers/scripted.js";
 import { ProcessorRegistry } from "../audio/index.js";
 import type { RecordingInfo } from "./serial-conversation.js";
 import { recordingName } from "./serial-conversation.js";
-import { Harness } from "./testutil.js";
+import { Harness, watchUnhandledRejections } from "./testutil.js";
 
-const rejections: unknown[] = [];
-const onRejection = (r: unknown): void => {
-  rejections.push(r);
-};
+const rejections = watchUnhandledRejections();
 let dir: string;
 beforeEach(async () => {
-  rejections.length = 0;
-  process.on("unhandledRejection", onRejection);
   dir = await mkdtemp(join(tmpdir(), "serial-audio-"));
 });
 afterEach(async () => {
-  process.off("unhandledRejection", onRejection);
   await rm(dir, { recursive: true, force: true });
 });
 

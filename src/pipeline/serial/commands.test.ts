@@ -1,21 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { AudioFrame } from "../../audio/index.js";
 import type { ManualClock } from "../../media/clock.js";
 import { ScriptLlm } from "../../playbook/runner/testutil.js";
 import type { TtsOptions, TtsProvider } from "../../providers/types.js";
 import { pcmFromBase64, speakableText } from "./commands.js";
-import { Harness, energyVad, type HarnessOptions } from "./testutil.js";
+import { Harness, energyVad, type HarnessOptions, watchUnhandledRejections } from "./testutil.js";
 
-const rejections: unknown[] = [];
-const onRejection = (r: unknown): void => {
-  rejections.push(r);
-};
-beforeEach(() => {
-  rejections.length = 0;
-  process.on("unhandledRejection", onRejection);
-});
+const rejections = watchUnhandledRejections();
 afterEach(() => {
-  process.off("unhandledRejection", onRejection);
   expect(rejections).toEqual([]);
 });
 

@@ -1,23 +1,13 @@
 /** Provider stalls, barge-in bookkeeping (cleared mark) and false-interruption resume, through SerialConversation. */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { AudioFrame } from "../../audio/index.js";
 import { ScriptLlm } from "../../playbook/runner/testutil.js";
 import type { RunnerInput } from "../../playbook/runner/index.js";
 import { ScriptedTts, tone } from "../../providers/scripted.js";
 import type { ChatRequest, LlmEvent, TtsOptions, TtsProvider } from "../../providers/types.js";
-import { Harness } from "./testutil.js";
+import { Harness, watchUnhandledRejections } from "./testutil.js";
 
-const rejections: unknown[] = [];
-const onRejection = (r: unknown): void => {
-  rejections.push(r);
-};
-beforeEach(() => {
-  rejections.length = 0;
-  process.on("unhandledRejection", onRejection);
-});
-afterEach(() => {
-  process.off("unhandledRejection", onRejection);
-});
+const rejections = watchUnhandledRejections();
 
 const never = (): Promise<never> => new Promise<never>(() => {});
 

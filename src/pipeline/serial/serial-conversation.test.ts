@@ -1,22 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AppError } from "../../errors.js";
 import { ScriptLlm } from "../../playbook/runner/testutil.js";
 import { ScriptedTts } from "../../providers/scripted.js";
 import type { AudioFrame } from "../../audio/index.js";
 import type { TtsOptions } from "../../providers/types.js";
-import { Harness } from "./testutil.js";
+import { Harness, watchUnhandledRejections } from "./testutil.js";
 
-const rejections: unknown[] = [];
-const onRejection = (r: unknown): void => {
-  rejections.push(r);
-};
-beforeEach(() => {
-  rejections.length = 0;
-  process.on("unhandledRejection", onRejection);
-});
-afterEach(() => {
-  process.off("unhandledRejection", onRejection);
-});
+const rejections = watchUnhandledRejections();
 
 describe("SerialConversation", () => {
   it("a full turn: greeting, caller speech, early EOU hit, reply audio, events in order", async () => {

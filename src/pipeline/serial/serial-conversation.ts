@@ -98,6 +98,11 @@ export interface SerialConversationOptions {
   };
   eou?: Partial<TurnDetectorOptions>;
   interruption?: Partial<InterruptionOptions>;
+  /**
+   * `inactivityTimeoutMs`: end the call (`inactivity` event, hangup reason `inactivityTimeout`) when no caller
+   * audio frame arrives for this long; 0 = off (the default here; the call layer passes the call type's default).
+   */
+  inactivityTimeoutMs?: number;
   /** `[calls] on_provider_error` (default continue). */
   onProviderError?: "continue" | "hangup";
   /** Longest wait for a sentence's audio before it counts as a TTS stall (TIMEOUT). Default 10 000 ms. */
@@ -245,6 +250,7 @@ export class SerialConversation implements Conversation {
   private waitInput: { startTime: number; duration: number; remaining: number; deadline: number; handle: TimerHandle | undefined } | undefined;
   /** `vad.silenceTimeoutMs` state: the caller is silent since (leg ms), unless speaking. */
   private readonly silenceTimeoutMs: number;
+  private inactivityTimer: TimerHandle | undefined;
   private callerSpeaking = false;
   private silentSinceMs = 0;
 
@@ -313,6 +319,7 @@ export class SerialConversation implements Conversation {
     if (recorder && this.leg.tapAgent) this.offLeg.push(this.leg.tapAgent((frame) => recorder.writeAgent(frame)));
     this.silentSinceMs = this.now;
     this.scheduleTick();
+    this.armInactivity();
     void this.callerLoop();
     void this.asrLoop();
     void this.worker();
@@ -476,7 +483,20 @@ export class SerialConversation implements Conversation {
     }
   }
 
+  /** Restarts the inactivity timer: called at start and for every caller frame. */
+  private armInactivity(): void {
+    const ms = this.options.inactivityTimeoutMs ?? 0;
+    if (ms <= 0 || this.end) return;
+    if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
+    this.inactivityTimer = this.clock.setTimer(() => {
+      this.inactivityTimer = undefined;
+      this.emit({ event: "inactivity", trackId: this.callId });
+      this.finish({ reason: "inactivityTimeout", initiator: "system", detail: `no caller audio for ${ms} ms` });
+    }, ms);
+  }
+
   private onCallerFrame(input: AudioFrame): void {
+    this.armInactivity();
     let frame = input;
     // Processors work in place: the shared silence buffer is zeroed again each time.
     if (this.callerMuted) frame = { pcm: this.silenceOf(input.pcm.length).fill(0), sampleRate: input.sampleRate, timestampMs: input.timestampMs };
@@ -1240,6 +1260,8 @@ export class SerialConversation implements Conversation {
 
   private finish(end: ConversationEnd): void {
     if (this.end) return;
+    if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
+    this.inactivityTimer = undefined;
     this.end = end;
     if (this.ticker) this.clock.clearTimer(this.ticker);
     for (const off of this.offLeg) off();

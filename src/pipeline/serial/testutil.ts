@@ -1,4 +1,5 @@
 /** Test helpers for the serial pipeline (not imported by app code): an energy VAD, a harness on a ManualClock. */
+import { afterEach, beforeEach } from "vitest";
 import { ManualClock } from "../../media/clock.js";
 import { MemoryLeg } from "../../media/memory-leg.js";
 import { loadPlaybook } from "../../playbook/runner/testutil.js";
@@ -102,4 +103,23 @@ export class Harness {
   of<N extends ConversationEvent["event"]>(name: N): Extract<ConversationEvent, { event: N }>[] {
     return this.events.filter((e): e is Extract<ConversationEvent, { event: N }> => e.event === name);
   }
+}
+
+/**
+ * Collects the unhandled rejections of each test in the file (call once at its top level): the engine must never
+ * leave one, whatever a provider does.
+ */
+export function watchUnhandledRejections(): unknown[] {
+  const rejections: unknown[] = [];
+  const onRejection = (r: unknown): void => {
+    rejections.push(r);
+  };
+  beforeEach(() => {
+    rejections.length = 0;
+    process.on("unhandledRejection", onRejection);
+  });
+  afterEach(() => {
+    process.off("unhandledRejection", onRejection);
+  });
+  return rejections;
 }
