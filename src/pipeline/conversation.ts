@@ -39,6 +39,8 @@ export type ConversationCommand =
       interruptible?: boolean | undefined;
       queue?: boolean | undefined;
       waitInputTimeout?: number | undefined;
+      /** Times to play; 0 = until stopped (default 1). */
+      loop?: number | undefined;
     }
   | { command: "interrupt"; graceful?: boolean | undefined; fadeOutMs?: number | undefined }
   | { command: "pause" }

@@ -5,6 +5,7 @@
  */
 import { AppError } from "../../errors.js";
 import type { ConversationCommand } from "../conversation.js";
+import { checkPlayUrl } from "./sound-source.js";
 
 export const TTS_MAX_CHARS = 20_000;
 export const WAIT_INPUT_MAX_MS = 600_000;
@@ -60,6 +61,10 @@ export function validateCommand(c: ConversationCommand): void {
       checkPlayId(r);
       checkBool(r, "autoHangup", "interruptible", "queue");
       checkWaitInputTimeout(c.waitInputTimeout);
+      if (r.loop !== undefined && (typeof r.loop !== "number" || !Number.isInteger(r.loop) || r.loop < 0)) {
+        throw bad("loop", "loop must be a non-negative integer (0 = until stopped)");
+      }
+      checkPlayUrl(c.url);
       return;
     case "interrupt":
       checkBool(r, "graceful");

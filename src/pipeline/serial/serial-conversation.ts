@@ -35,7 +35,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve as resolvePath, sep } from "node:path";
 import type { AudioFrame } from "../../audio/index.js";
-import { readWav, resample } from "../../audio/index.js";
+import { resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
@@ -70,6 +70,7 @@ import {
   type TurnTiming,
 } from "../turn/index.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
+import { isPbxUrl, loadSoundSource } from "./sound-source.js";
 import { SpeculativeLlm, abortable } from "./speculative-llm.js";
 
 /** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
@@ -113,12 +114,14 @@ export interface SerialConversationOptions {
   processors?: CallerProcessor;
   /** Where relative `play` urls are read from (default the working directory). */
   soundsDir?: string;
-  /** Loads a `play` url (default: a WAV file under soundsDir). */
+  /** Loads a `play` url (default: loadSoundSource: a file under soundsDir or an http(s) download). */
   loadSound?: (url: string, signal: AbortSignal) => Promise<AudioFrame>;
+  /** Config `[paths] cache`: http(s) `play` downloads are cached here by URL and ETag (no cache when unset). */
+  cacheDir?: string;
   log?: Logger;
   /** Tick period of the turn/interruption timers (default 20 ms). */
   tickMs?: number;
-  /** Longest wait for the LLM's first event and between events when the playbook sets no `llm.timeoutMs` (default 30 000 ms). */
+  /** Longest wait for the LLM's first event and between events when the playbook sets no `llm.timeoutMs` (default 15 000 ms, the playbook default). */
   llmTimeoutMs?: number;
   /**
    * Config `[recorder]`: `enabled` records every call; `file`/`samplerate`/`stereo` are the defaults a playbook
@@ -150,6 +153,8 @@ interface Utterance {
   playId: string;
   kind: "tts" | "play";
   url: string | undefined;
+  /** `play`: times to play (0 = until stopped). */
+  loop: number;
   fromRunner: boolean;
   interruptible: boolean;
   /** `interruptible` was given explicitly (else it follows `!autoHangup`). */
@@ -192,6 +197,8 @@ interface Utterance {
 }
 
 const SILENCE_CACHE_MAX = 4;
+/** A looping `play` keeps about this much audio queued on the leg ahead of the playout. */
+const PLAY_LEAD_MS = 1000;
 
 export class SerialConversation implements Conversation {
   readonly events = new TypedEmitter<SerialConversationEvents>((err) => this.log?.error({ err }, "conversation listener failed"));
@@ -271,7 +278,7 @@ export class SerialConversation implements Conversation {
     this.interruptions = new InterruptionPolicy(options.interruption);
     this.speculation = new SpeculativeLlm(options.llm, () => this.clock.now(), {
       clock: this.clock,
-      timeoutMs: options.runner.playbook.settings.llm?.timeoutMs ?? options.llmTimeoutMs ?? 30_000,
+      timeoutMs: options.runner.playbook.settings.llm?.timeoutMs ?? options.llmTimeoutMs ?? 15_000,
       name: options.llm.name ?? "llm",
     });
     const scheduler: Scheduler = {
@@ -784,9 +791,11 @@ export class SerialConversation implements Conversation {
       case "tts":
         return this.tts(c, fromRunner);
       case "play": {
+        if (isPbxUrl(c.url)) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
         if (!c.queue) this.replaceAll();
         const u = this.addUtterance(c.playId ?? c.url, "play", fromRunner, c.interruptible, c.autoHangup === true, c.url);
         u.waitInputTimeout = c.waitInputTimeout ?? 0;
+        u.loop = c.loop ?? 1;
         return;
       }
       case "interrupt": {
@@ -972,6 +981,7 @@ export class SerialConversation implements Conversation {
       playId,
       kind,
       url,
+      loop: 1,
       fromRunner,
       interruptible: interruptible ?? !autoHangup,
       interruptibleSet: interruptible !== undefined,
@@ -1099,27 +1109,53 @@ export class SerialConversation implements Conversation {
     }
   }
 
+  /**
+   * `play`: loads the source, then writes it `loop` times (0 = until stopped), keeping at most about
+   * PLAY_LEAD_MS queued on the leg so an endless loop never piles up audio.
+   */
   private async playFile(u: Utterance): Promise<void> {
     const url = u.url ?? "";
     const ctrl = u.ctrl;
     let frame: AudioFrame;
     try {
-      frame = this.options.loadSound ? await this.options.loadSound(url, ctrl.signal) : await this.readSound(url);
+      frame = this.options.loadSound
+        ? await this.options.loadSound(url, ctrl.signal)
+        : await loadSoundSource(url, ctrl.signal, { soundsDir: this.options.soundsDir, cacheDir: this.options.cacheDir });
     } catch (err) {
+      if (ctrl.signal.aborted) return;
       throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err });
     }
-    if (ctrl.signal.aborted || u.stopped || u.suspended) return;
+    if (ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
     const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
-    u.sentences = [{ text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate }];
-    u.writtenSamples = pcm.length;
-    this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+    for (let i = 0; pcm.length > 0 && (u.loop === 0 || i < u.loop); i++) {
+      if (i > 0 && !(await this.waitForBacklog(u, PLAY_LEAD_MS))) return;
+      if (ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
+      u.writtenSamples += pcm.length;
+      u.sentences = [{ text: "", durationMs: (u.writtenSamples * 1000) / this.leg.agentRate }];
+      this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+    }
     this.finishWriting(u);
   }
 
-  private async readSound(url: string): Promise<AudioFrame> {
-    if (url.startsWith("/") || url.split(/[\\/]/).includes("..")) throw new AppError("BAD_REQUEST", `play url outside the sounds folder: ${url}`);
-    const wav = await readWav(join(this.options.soundsDir ?? ".", url));
-    return { pcm: wav.pcm, sampleRate: wav.sampleRate, timestampMs: 0 };
+  /** Waits (on the media clock) until no more than `maxMs` of `u` is queued on the leg; false when `u` was stopped. */
+  private async waitForBacklog(u: Utterance, maxMs: number): Promise<boolean> {
+    const signal = u.ctrl.signal;
+    for (;;) {
+      if (signal.aborted || u.stopped || u.suspended || this.end) return false;
+      const s = this.leg.status(u.playId);
+      if (!s || s.totalMs - s.playedMs <= maxMs) return true;
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => {
+          this.clock.clearTimer(handle);
+          resolve();
+        };
+        const handle = this.clock.setTimer(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }, this.tickMs);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    }
   }
 
   private finishWriting(u: Utterance): void {
@@ -1139,8 +1175,17 @@ export class SerialConversation implements Conversation {
 
   private utteranceFailed(u: Utterance, err: unknown): void {
     if (u.kind === "play") {
-      this.emitError("playbook", err);
+      const code = isAppError(err) ? err.code : "INTERNAL";
+      this.emitError(code === "PLAYBACK_ERROR" ? "media" : u.fromRunner ? "playbook" : "command", err);
       u.stopped = true;
+      if (u.writtenSamples === 0) {
+        // Nothing of it reached the leg: report it without clearing what plays before it; the queue goes on.
+        this.removeFromQueue(u);
+        this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "error" });
+        this.speechEnded(u, true, "");
+        this.wakeWorker?.();
+        return;
+      }
       const heard = this.cut([u], "error", 0);
       this.speechEnded(u, true, heard.get(u));
       return;
