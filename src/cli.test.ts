@@ -91,6 +91,12 @@ describe("parseCli", () => {
     expect(parseCli(["vad", "a.wav", "--conf", "c.toml", "--json"])).toEqual({ kind: "subcommand", name: "vad", argv: ["a.wav", "--json"], confPath: "c.toml" });
     expect(parseCli(["vad", "--conf=c.toml", "--engine", "onnx"])).toEqual({ kind: "subcommand", name: "vad", argv: ["--engine", "onnx"], confPath: "c.toml" });
     expect(parseCli(["vad", "a.wav"])).toEqual({ kind: "subcommand", name: "vad", argv: ["a.wav"], confPath: undefined });
+    expect(parseCli(["simulate", "p.md", "--text", "hi", "--conf", "c.toml", "--offline"])).toEqual({
+      kind: "subcommand",
+      name: "simulate",
+      argv: ["p.md", "--text", "hi", "--offline"],
+      confPath: "c.toml",
+    });
     expect(usageError("vad", "a.wav", "--conf")).toBe("--conf needs a value");
   });
 

@@ -7,7 +7,7 @@ import { ariOverride, eslOverride, handlerOverride, httpAddrOverride, type Overr
 import { AppError } from "./errors.js";
 
 /** Subcommands that parse their own arguments; `--conf` is taken out for them, since they read the config too. */
-export const SUBCOMMANDS = ["lint", "vad"] as const;
+export const SUBCOMMANDS = ["lint", "vad", "simulate"] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 export type CliCommand =
@@ -19,6 +19,8 @@ export type CliCommand =
 export const USAGE = `Usage: active-call [run] [flags]
        active-call lint <file|dir>... [--json] [--strict] [--conf <file.toml>]
        active-call vad <file.wav> [--engine tinysilero|onnx|webrtc] [--json] [--conf <file.toml>]
+       active-call simulate <playbook.md> [--text <utterance>]... [--dtmf <digits>[@<ms>]]... [--input <file.wav>]
+                            [--offline] [--output <file.wav>] [--json] [--var <name>=<value>]... (see simulate --help)
        active-call version
 
 Runs the active-call controller: the WebSocket call API, the REST API and web console, and the FreeSWITCH

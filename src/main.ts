@@ -60,6 +60,10 @@ async function main(argv: string[]): Promise<void> {
       const { runLintCommand } = await import("./playbook/lint.js");
       const io = { stdout: process.stdout, stderr: process.stderr, env: loaded.env, cwd: process.cwd(), config: loaded.config };
       process.exitCode = await runLintCommand(command.argv, io);
+    } else if (command.name === "simulate") {
+      const { runSimulateCommand } = await import("./pipeline/simulate/cli.js");
+      const io = { stdout: process.stdout, stderr: process.stderr, isTty: stdoutIsTty(), env: loaded.env, cwd: process.cwd(), config: loaded.config };
+      process.exitCode = await runSimulateCommand(command.argv, io);
     } else {
       const { runVadCommand } = await import("./vad/cli.js");
       const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };

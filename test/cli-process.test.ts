@@ -53,6 +53,19 @@ describe("active-call command", () => {
     expect(v.stderr).toMatch(/^active-call: --ari-media: "media" in \[asterisk\] must be one of "rtp", "websocket", "audiosocket"/);
   });
 
+  it("simulate runs a playbook offline on a virtual call and prints the transcript (exit 0)", () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const r = runSync(["simulate", "playbooks/hello.md", "--text", "the weather is nice", "--offline"], root);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\[00:00\.\d\d\] agent {4}Hello, this is active call\./m);
+    expect(r.stdout).toMatch(/^\[\d\d:\d\d\.\d\d\] caller {3}the weather is nice$/m);
+    expect(r.stdout).toMatch(/^\[\d\d:\d\d\.\d\d\] agent {4}You said: the weather is nice$/m);
+    expect(r.stderr).toContain("call ended"); // progress: stdout is a pipe here
+    const bad = runSync(["simulate", "playbooks/hello.md", "--speed", "fast"], root);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('active-call simulate: --speed must be a number ≥ 0, got "fast" (see --help)\n');
+  });
+
   it("lint checks the example playbooks (exit 0) and names file:line:column for a broken one (exit 1)", () => {
     const root = fileURLToPath(new URL("..", import.meta.url));
     const ok = runSync(["lint", "playbooks"], root);

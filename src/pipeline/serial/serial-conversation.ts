@@ -258,6 +258,8 @@ export class SerialConversation implements Conversation {
   /** `vad.silenceTimeoutMs` state: the caller is silent since (leg ms), unless speaking. */
   private readonly silenceTimeoutMs: number;
   private inactivityTimer: TimerHandle | undefined;
+  /** `asrFinal` index of the next injectCallerText turn. */
+  private injectedTurns = 0;
   private callerSpeaking = false;
   private silentSinceMs = 0;
 
@@ -345,6 +347,24 @@ export class SerialConversation implements Conversation {
   async stop(end: ConversationEnd = { reason: "shutdown", initiator: "system" }): Promise<void> {
     this.finish(end);
     await this.closed;
+  }
+
+  /**
+   * A caller turn given as text (`active-call simulate --text`): emitted as `asrFinal` and handed to the runner as
+   * the turn's final transcript, with VAD, ASR and end-of-turn detection skipped.
+   */
+  injectCallerText(text: string): void {
+    if (this.end || !this.started) return;
+    this.cancelWaitInput();
+    this.emit({ event: "asrFinal", trackId: this.callId, index: this.injectedTurns++, text });
+    this.runner.handle({ type: "callerTurn", text });
+  }
+
+  /** What an agent utterance says (its sentences so far) or plays, while the conversation still tracks it. */
+  utterance(playId: string): { kind: "tts" | "play"; text: string; url: string | undefined } | undefined {
+    const u = this.utterances.get(playId);
+    if (!u) return undefined;
+    return { kind: u.kind, text: u.sentences.map((s) => s.text).join(" "), url: u.url };
   }
 
   /** The finished recording (set once it is closed, after hangup). */
