@@ -75,6 +75,23 @@ describe.skipIf(!hasLocalTts)("active-call simulate", () => {
     expect(names.at(-1)).toBe("hangup");
   });
 
+  it("--input streams recorded caller speech through VAD and ASR, and the agent answers it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ac-sim-in-"));
+    const input = join(dir, "caller.wav");
+    // Real speech from flite (pocketsphinx understands its voices), with silence after it so the turn ends.
+    const made = spawnSync("flite", ["-voice", "slt", "-t", "please transfer me to billing", "-o", input]);
+    if (made.error) throw made.error;
+    const r = await run(["playbooks/hello.md", "--input", input, "--offline", "--idle-ms", "1500"]);
+    expect(r.code, r.err).toBe(0);
+    const parsed = lines(r.out);
+    const caller = parsed.filter((l) => l.kind === "caller");
+    expect(caller.length).toBeGreaterThan(0);
+    expect(caller[0]?.text).toMatch(/transfer|billing/);
+    // The agent replies after the caller's turn (the greeting comes before it).
+    const callerAt = caller[0]?.ms ?? 0;
+    expect(parsed.some((l) => l.kind === "agent" && l.ms > callerAt)).toBe(true);
+  });
+
   it("--output writes a stereo 16 kHz WAV with the agent on the right", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ac-sim-"));
     const out = join(dir, "call.wav");
