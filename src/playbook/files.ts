@@ -4,7 +4,8 @@
  */
 import { realpathSync, statSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { isAbsolute, resolve } from "node:path";
+import { isInside } from "../util/paths.js";
 
 export type SoundFile = { ok: true; path: string | undefined } | { ok: false; problem: string };
 
@@ -39,8 +40,7 @@ export function resolveSoundFile(file: string, soundsDir: string | undefined): S
 }
 
 function insideRoot(real: string, root: string, soundsDir: string): SoundFile {
-  const rel = relative(root, real);
-  if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
+  if (!isInside(root, real)) {
     return { ok: false, problem: `leads outside the sounds folder ${soundsDir} (through a symbolic link)` };
   }
   return { ok: true, path: real };

@@ -4,7 +4,8 @@
  * out is refused). Parsed playbooks are cached until the file changes, so a call start costs a stat.
  */
 import { readFile, realpath, stat } from "node:fs/promises";
-import { relative, resolve, sep, isAbsolute } from "node:path";
+import { resolve } from "node:path";
+import { isInside } from "../util/paths.js";
 import { PLAYBOOK_NAME } from "../config.js";
 import { AppError } from "../errors.js";
 import type { PlaybookConfig } from "./options.js";
@@ -45,8 +46,7 @@ export class PlaybookStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new AppError("PLAYBOOK_NOT_FOUND", `no playbook ${name} in ${this.options.dir}`);
       throw err;
     }
-    const rel = relative(root, real);
-    if (rel === "" || rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
+    if (!isInside(root, real)) {
       throw new AppError("INVALID_NAME", `playbook ${name} leads outside the playbook folder`);
     }
     return real;

@@ -33,7 +33,8 @@
  * `onProviderError` decides (`continue`: the turn is dropped; `hangup`: the call ends with reason `error`).
  */
 import { mkdir, stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve as resolvePath, sep } from "node:path";
+import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import { isInside } from "../../util/paths.js";
 import type { AudioFrame } from "../../audio/index.js";
 import { resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
@@ -418,8 +419,7 @@ export class SerialConversation implements Conversation {
         date: new Date(this.wall()),
       });
       const path = resolvePath(dir, name);
-      const rel = relative(dir, path);
-      if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      if (!isInside(dir, path)) {
         throw new AppError("BAD_REQUEST", `recording file ${name} is outside the recordings folder`);
       }
       await mkdir(join(path, ".."), { recursive: true });
