@@ -388,22 +388,23 @@ export class SerialConversation implements Conversation {
   private async setupAmbiance(): Promise<void> {
     const a = this.options.runner.playbook.settings.ambiance;
     if (!a || a.enabled === false) return;
-    try {
+    const ambiance = await this.startStage("ambiance", "playbook", async () => {
       if (!this.leg.setAgentTransform) throw new AppError("PLAYBACK_ERROR", "this media leg cannot carry ambiance");
       const file = await resolveSoundFileAsync(a.path, this.options.soundsDir ?? ".");
       if (!file.ok || file.path === undefined) throw new AppError("BAD_REQUEST", `ambiance path ${a.path} ${file.ok ? "is a template" : file.problem}`);
-      const ambiance = await loadAmbiance(file.path, {
-        sampleRate: this.leg.agentRate,
-        normalLevel: a.normalLevel,
-        duckLevel: a.duckLevel,
-        transitionSpeed: a.transitionSpeed,
-      });
-      if (this.end || this.leg.closed) return;
-      this.leg.setAgentTransform((pcm, speaking) => void ambiance.process(pcm, speaking), { idleSilence: true });
-    } catch (err) {
-      this.log?.warn({ err }, "ambiance not loaded");
-      this.emitError("playbook", isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `ambiance: ${(err as Error).message}`, { cause: err }));
-    }
+      try {
+        return await loadAmbiance(file.path, {
+          sampleRate: this.leg.agentRate,
+          normalLevel: a.normalLevel,
+          duckLevel: a.duckLevel,
+          transitionSpeed: a.transitionSpeed,
+        });
+      } catch (err) {
+        throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `ambiance: ${(err as Error).message}`, { cause: err });
+      }
+    });
+    if (!ambiance || this.leg.closed) return;
+    this.leg.setAgentTransform?.((pcm, speaking) => void ambiance.process(pcm, speaking), { idleSilence: true });
   }
 
   /** Playbook `recorder` (or config `[recorder] enabled`): a stereo WAV inside the recordings folder. */
@@ -411,7 +412,7 @@ export class SerialConversation implements Conversation {
     const pb = this.options.runner.playbook.settings.recorder;
     const cfg = this.options.recorder;
     if (!pb && !cfg?.enabled) return;
-    try {
+    this.recorder = await this.startStage("recorder", "media", async () => {
       const dir = resolvePath(this.options.recordingsDir ?? "recordings");
       const name = recordingName(pb?.recorderFile ?? cfg?.file ?? "{id}.wav", {
         id: this.callId,
@@ -423,22 +424,14 @@ export class SerialConversation implements Conversation {
         throw new AppError("BAD_REQUEST", `recording file ${name} is outside the recordings folder`);
       }
       await mkdir(join(path, ".."), { recursive: true });
-      const recorder = await Recorder.open({
+      return Recorder.open({
         path,
         sampleRate: pb?.samplerate ?? cfg?.samplerate ?? 16000,
         stereo: pb?.stereo ?? cfg?.stereo ?? true,
         logger: this.log,
         onError: (err) => this.emitError("media", err),
       });
-      if (this.end) {
-        await recorder.close().catch(() => undefined);
-        return;
-      }
-      this.recorder = recorder;
-    } catch (err) {
-      this.log?.warn({ err }, "recorder not started");
-      this.emitError("media", err);
-    }
+    }, (recorder) => recorder.close());
   }
 
   /** Playbook `denoise`: the `denoise` processor before VAD and ASR, one chain per call. */
@@ -446,21 +439,29 @@ export class SerialConversation implements Conversation {
     const d = this.options.runner.playbook.settings.denoise;
     const on = typeof d === "object" ? d.enabled !== false : d === true;
     if (!on) return;
-    try {
+    this.chain = await this.startStage("denoise", "media", () => {
       const registry = this.options.processorRegistry ?? createProcessorRegistry();
       const specs: ProcessorSpec[] = ["denoise"];
-      const chain = await registry.createChain(specs, { sampleRate: this.leg.callerRate, callId: this.callId, logger: this.log }, (err, processor) =>
+      return registry.createChain(specs, { sampleRate: this.leg.callerRate, callId: this.callId, logger: this.log }, (err, processor) =>
         this.emitError("media", new AppError("INTERNAL", `audio processor ${processor} failed: ${err.message}`, { cause: err })),
       );
-      if (this.end) {
-        chain.close();
-        return;
-      }
-      this.chain = chain;
+    }, (chain) => chain.close());
+  }
+
+  /**
+   * Starts an optional per-call audio stage. A stage that fails to start is an error event and the call goes on
+   * without it; one that finishes starting after the call ended is closed again at once.
+   */
+  private async startStage<T>(what: string, sender: ErrorSender, make: () => Promise<T>, close?: (stage: T) => unknown): Promise<T | undefined> {
+    try {
+      const stage = await make();
+      if (!this.end) return stage;
+      await Promise.resolve(close?.(stage)).catch(() => undefined);
     } catch (err) {
-      this.log?.warn({ err }, "denoise not started");
-      this.emitError("media", err);
+      this.log?.warn({ err }, `${what} not started`);
+      this.emitError(sender, err);
     }
+    return undefined;
   }
 
   /** Closes the per-call audio stages; the recording's `recording` event follows. */
