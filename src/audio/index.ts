@@ -13,7 +13,7 @@ export {
   muLawEncodeSample,
 } from "./g711.js";
 export { G722Decoder, G722Encoder, g722Decode, g722Encode, g722EncodedLength } from "./g722.js";
-export { Resampler, resample } from "./resample.js";
+export { AlignedResampler, Resampler, resample } from "./resample.js";
 export type { WavAudio } from "./wav.js";
 export { decodeWav, downmixToMono, encodeWav, readWav, writeWav } from "./wav.js";
 export type { WavWriterOptions } from "./wav-writer.js";

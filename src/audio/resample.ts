@@ -234,6 +234,39 @@ export class Resampler {
 }
 
 /**
+ * A streaming Resampler whose output lines up with its input: the filter delay is dropped from the start, so
+ * process + flush emit exactly ceil(inputSamples * to / from) samples, the same as the one-shot `resample`, for
+ * any chunking. Same ownership rule as Resampler (views valid until the next call).
+ */
+export class AlignedResampler {
+  private readonly inner: Resampler;
+  private skip: number;
+
+  constructor(from: number, to: number) {
+    this.inner = new Resampler(from, to);
+    this.skip = this.inner.delay;
+  }
+
+  process(input: Int16Array): Int16Array {
+    return this.drop(this.inner.process(input));
+  }
+
+  /** Ends the stream (and resets, ready for a new one). */
+  flush(): Int16Array {
+    const out = this.drop(this.inner.flush());
+    this.skip = this.inner.delay;
+    return out;
+  }
+
+  private drop(out: Int16Array): Int16Array {
+    if (this.skip === 0) return out;
+    const n = Math.min(this.skip, out.length);
+    this.skip -= n;
+    return out.subarray(n);
+  }
+}
+
+/**
  * One-shot conversion of a whole buffer (allocates). The result is time-aligned with the input (the filter
  * delay is removed) and has ceil(input.length * to / from) samples.
  */

@@ -36,7 +36,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve as resolvePath } from "node:path";
 import { isInside } from "../../util/paths.js";
 import type { AudioFrame } from "../../audio/index.js";
-import { resample } from "../../audio/index.js";
+import { AlignedResampler, resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
@@ -168,6 +168,8 @@ interface Utterance {
   /** `base64` utterance: raw PCM chunks at pcmRate instead of text. */
   pcm: Int16Array[] | undefined;
   pcmRate: number;
+  /** Streams `base64` chunks to the leg's rate across chunk edges (created when the rates differ). */
+  pcmResampler?: AlignedResampler | undefined;
   /** More text may come (streaming `tts`). */
   open: boolean;
   /** Closes the open utterance after 30 s without text. */
@@ -226,6 +228,11 @@ export class SerialConversation implements Conversation {
   private readonly asrCtrl = new AbortController();
   private detector: SpeechDetector | undefined;
   private vadRate = 0;
+  /**
+   * Caller audio to the VAD's rate when the leg's differs: one streaming resampler per call, so the filter state
+   * runs across frames (a one-shot resample per 20 ms frame would click at every frame edge and allocate).
+   */
+  private vadResampler: AlignedResampler | undefined;
   private ticker: TimerHandle | undefined;
   private readonly offLeg: (() => void)[] = [];
 
@@ -313,6 +320,7 @@ export class SerialConversation implements Conversation {
     }
     this.vadRate = engine.sampleRates.includes(this.leg.callerRate) ? this.leg.callerRate : (engine.sampleRates[0] ?? 16000);
     this.detector = new SpeechDetector(engine.createStream(this.vadRate), this.options.vad?.detector);
+    if (this.vadRate !== this.leg.callerRate) this.vadResampler = new AlignedResampler(this.leg.callerRate, this.vadRate);
     this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
 
     this.offLeg.push(
@@ -533,7 +541,8 @@ export class SerialConversation implements Conversation {
     if (this.chain) frame = this.chain.process(frame);
     if (this.options.processors) frame = this.options.processors.process(frame);
     this.asr?.write(frame);
-    const pcm = frame.sampleRate === this.vadRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.vadRate);
+    // The detector copies what it keeps, so the resampler's reused output view is safe to hand over.
+    const pcm = this.vadResampler ? this.vadResampler.process(frame.pcm) : frame.pcm;
     const events = this.detector?.push(pcm) ?? [];
     for (const ev of events) this.onVad(ev);
   }
@@ -1083,6 +1092,12 @@ export class SerialConversation implements Conversation {
       // The `turn` metric's ttsTtfbMs: the first sentence of the reply to the pending caller turn.
       const turn = u.fromRunner && this.pendingTurn?.ttsTtfbMs === undefined ? this.pendingTurn : undefined;
       const requestedAt = this.now;
+      // A provider normally synthesises at the leg's rate already; otherwise one streaming resampler per sentence.
+      let resampler: AlignedResampler | undefined;
+      const write = (pcm: Int16Array) => {
+        samples += pcm.length;
+        this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+      };
       try {
         for await (const frame of abortable(tts.synthesize(sentence.text, { signal, voice: u.voice }), signal)) {
           if (ctrl.signal.aborted) break;
@@ -1090,11 +1105,11 @@ export class SerialConversation implements Conversation {
           if (turn && turn.ttsTtfbMs === undefined && this.pendingTurn === turn) turn.ttsTtfbMs = this.now - requestedAt;
           this.clock.clearTimer(timer);
           timer = arm(false);
-          const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
-          samples += pcm.length;
-          this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+          if (frame.sampleRate === this.leg.agentRate) write(frame.pcm);
+          else write((resampler ??= new AlignedResampler(frame.sampleRate, this.leg.agentRate)).process(frame.pcm));
         }
         if (stall.signal.aborted) throw stall.signal.reason as Error;
+        if (resampler && !ctrl.signal.aborted) write(resampler.flush());
       } catch (err) {
         if (ctrl.signal.aborted && !stall.signal.aborted) return;
         throw stall.signal.aborted ? (stall.signal.reason as Error) : err;
@@ -1118,11 +1133,16 @@ export class SerialConversation implements Conversation {
           this.wakeWorker = undefined;
           continue;
         }
+        const tail = u.pcmResampler?.flush();
+        if (tail && tail.length > 0) {
+          u.writtenSamples += tail.length;
+          this.leg.write(u.playId, this.agentMuted ? this.silenceOf(tail.length) : tail);
+        }
         this.finishWriting(u);
         return;
       }
       const index = u.next++;
-      const pcm = u.pcmRate === this.leg.agentRate ? chunk : resample(chunk, u.pcmRate, this.leg.agentRate);
+      const pcm = u.pcmRate === this.leg.agentRate ? chunk : (u.pcmResampler ??= new AlignedResampler(u.pcmRate, this.leg.agentRate)).process(chunk);
       u.writtenSamples += pcm.length;
       u.sentences[index] = { text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate };
       this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
