@@ -3,25 +3,15 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { OpenAiSim } from "../../../test/sim/openai/server.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useOpenAiSim } from "../../../test/sim/openai/use-sim.js";
 import { configSchema, type ConfigInput } from "../../config/schema.js";
 import { createLogger } from "../../log.js";
 import { resolveLlm } from "../../providers/registry.js";
 import { PosthookDelivery } from "./delivery.js";
 import { buildHook, makeSummariser, summariseCall, SUMMARY_INSTRUCTIONS, type CallOutcome } from "./summary.js";
 
-let sim: OpenAiSim;
-beforeAll(async () => {
-  sim = await new OpenAiSim().start();
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(() => {
-  sim.requests.length = 0;
-  sim.chat.length = 0;
-});
+const sim = useOpenAiSim();
 
 const llm = () =>
   resolveLlm({ provider: "openai", model: "gpt-4o-mini" }, configSchema.parse({ providers: { openai: { api_key: "sk-x", base_url: sim.url, max_retries: 0, timeout_ms: 2000 } } } as ConfigInput));

@@ -2,27 +2,16 @@
  * Contract tests: the OpenAI providers against the local simulator (test/sim/openai), which speaks the same
  * HTTP/SSE protocol, with the injected faults that decide the retry policy.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { OpenAiSim, simTone } from "../../../test/sim/openai/server.js";
+import { describe, expect, it } from "vitest";
+import { simTone } from "../../../test/sim/openai/server.js";
+import { useOpenAiSim } from "../../../test/sim/openai/use-sim.js";
 import { configSchema, type Config, type ConfigInput } from "../../config/schema.js";
 import { AppError } from "../../errors.js";
 import { concatPcm, rms } from "../pcm.js";
 import { resolveAsr, resolveLlm, resolveTts } from "../registry.js";
 import type { LlmEvent, LlmProvider } from "../types.js";
 
-let sim: OpenAiSim;
-beforeAll(async () => {
-  sim = await new OpenAiSim().start();
-});
-afterAll(async () => {
-  await sim.close();
-});
-beforeEach(() => {
-  sim.requests.length = 0;
-  sim.chat.length = 0;
-  sim.transcriptions.length = 0;
-  sim.speech.length = 0;
-});
+const sim = useOpenAiSim();
 
 function config(extra: { openai?: Record<string, unknown>; azure?: Record<string, unknown> } = {}): Config {
   return configSchema.parse({

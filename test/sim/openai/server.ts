@@ -118,6 +118,14 @@ export class OpenAiSim {
     return this.url.replace(/\/v1$/, "");
   }
 
+  /** Forgets recorded requests and queued replies (between tests). */
+  reset(): void {
+    this.requests.length = 0;
+    this.chat.length = 0;
+    this.transcriptions.length = 0;
+    this.speech.length = 0;
+  }
+
   async close(): Promise<void> {
     this.realtime.closeAll();
     for (const res of this.stalled) res.destroy();
