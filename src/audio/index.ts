@@ -22,3 +22,4 @@ export type { FrameCallback, RechunkerOptions } from "./rechunk.js";
 export { Rechunker } from "./rechunk.js";
 export { GainRamp, dbToGain, mixInto } from "./mixer.js";
 export { concatPcm, rms } from "./measure.js";
+export { dtmfTones, DTMF_PAUSE_MS } from "./dtmf.js";

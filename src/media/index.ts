@@ -26,3 +26,23 @@ export type {
 export { AgentPacer } from "./pacer.js";
 export type { CapturedFrame, MemoryLegOptions } from "./memory-leg.js";
 export { MemoryLeg } from "./memory-leg.js";
+export type { PacedLegOptions } from "./paced-leg.js";
+export { PacedLeg } from "./paced-leg.js";
+export type { WireCodec, WireFieldNames, WireFormat, WireFormatCheck } from "./wire-codec.js";
+export { WIRE_CODECS, WireDecoder, WireEncoder, checkWireFormat, defaultWireRate, isWireCodec, wireBytesForSamples } from "./wire-codec.js";
+export type { WsCallLegOptions, WsPtime } from "./ws-call-leg.js";
+export { WsCallLeg } from "./ws-call-leg.js";
+export type {
+  TwilioConnected,
+  TwilioDtmf,
+  TwilioInbound,
+  TwilioLegEvents,
+  TwilioLegOptions,
+  TwilioMark,
+  TwilioMarkEcho,
+  TwilioMedia,
+  TwilioMediaFormat,
+  TwilioStart,
+  TwilioStop,
+} from "./twilio-leg.js";
+export { TwilioLeg, isTwilioMulaw, parseTwilioMessage } from "./twilio-leg.js";

@@ -6,25 +6,11 @@
  */
 
 import type { AudioFrame } from "../audio/index.js";
-import { Rechunker } from "../audio/index.js";
-import { BoundedChannel } from "../util/channel.js";
 import type { MediaClock } from "./clock.js";
 import { ManualClock } from "./clock.js";
-import { TypedEmitter } from "./emitter.js";
-import type { DtmfSource, LegCloseReason, MediaLeg, MediaLegEvents } from "./leg.js";
-import type {
-  AgentAudio,
-  ClearOptions,
-  ClearResult,
-  FrameSink,
-  FrameTransform,
-  MarkResult,
-  PacedFrameInfo,
-  PlayOptions,
-  PlayOutcome,
-  PlayStatus,
-} from "./pacer.js";
-import { AgentPacer } from "./pacer.js";
+import type { DtmfSource, LegCloseReason, MediaLeg } from "./leg.js";
+import { PacedLeg } from "./paced-leg.js";
+import type { FrameTransform, PacedFrameInfo } from "./pacer.js";
 
 export interface MemoryLegOptions {
   id?: string;
@@ -54,93 +40,50 @@ export interface CapturedFrame {
   speaking: boolean;
 }
 
-export class MemoryLeg implements MediaLeg {
-  readonly id: string;
-  readonly callerRate: number;
-  readonly agentRate: number;
-  readonly clock: MediaClock;
-  readonly pacer: AgentPacer;
-  readonly events = new TypedEmitter<MediaLegEvents>();
+export class MemoryLeg extends PacedLeg implements MediaLeg {
   /** Every agent frame sent so far, in order. */
   readonly captured: CapturedFrame[] = [];
 
-  private readonly channel: BoundedChannel<AudioFrame>;
-  private readonly chunker: Rechunker;
-  private callerSamples = 0;
-  private isClosed = false;
+  private readonly onAgentFrame: ((frame: AudioFrame, info: PacedFrameInfo) => void) | undefined;
 
   constructor(options: MemoryLegOptions = {}) {
-    this.id = options.id ?? "memory-leg";
-    this.callerRate = options.callerRate ?? 16000;
-    this.agentRate = options.agentRate ?? 16000;
-    this.clock = options.clock ?? new ManualClock();
-    const onAgentFrame = options.onAgentFrame;
-    this.pacer = new AgentPacer({
-      sampleRate: this.agentRate,
-      frameMs: options.frameMs ?? 20,
+    super({
+      id: options.id ?? "memory-leg",
+      clock: options.clock ?? new ManualClock(),
+      callerRate: options.callerRate ?? 16000,
+      agentRate: options.agentRate ?? 16000,
+      agentFrameMs: options.frameMs ?? 20,
+      callerFrameMs: options.frameMs ?? 20,
       leadMs: options.leadMs ?? 40,
-      clock: this.clock,
       transform: options.transform,
       idleSilence: options.idleSilence ?? false,
-      sink: (frame, info) => {
-        this.captured.push({
-          pcm: frame.pcm.slice(),
-          sampleRate: frame.sampleRate,
-          timestampMs: frame.timestampMs,
-          sentAtMs: this.pacer.nowMs,
-          playId: info.playId,
-          speaking: info.speaking,
-        });
-        onAgentFrame?.(frame, info);
-      },
+      callerCapacity: options.callerCapacity,
     });
-    this.pacer.events.on("trackStart", (e) => this.events.emit("trackStart", e));
-    this.pacer.events.on("trackEnd", (e) => this.events.emit("trackEnd", e));
-    this.pacer.events.on("error", (e) => this.events.emit("error", e));
-    this.channel = new BoundedChannel<AudioFrame>({ capacity: options.callerCapacity ?? 250, policy: "drop-oldest" });
-    this.chunker = new Rechunker({ sampleRate: this.callerRate, frameMs: options.frameMs ?? 20 }, (pcm) => {
-      const frame: AudioFrame = {
-        pcm: pcm.slice(),
-        sampleRate: this.callerRate,
-        timestampMs: (this.callerSamples * 1000) / this.callerRate,
-      };
-      this.callerSamples += pcm.length;
-      // A consumer that stopped iterating closed the channel: the caller's audio then goes nowhere, as on a wire.
-      if (!this.channel.closed) this.channel.offer(frame);
+    this.onAgentFrame = options.onAgentFrame;
+  }
+
+  protected sendFrame(frame: AudioFrame, info: PacedFrameInfo): void {
+    this.captured.push({
+      pcm: frame.pcm.slice(),
+      sampleRate: frame.sampleRate,
+      timestampMs: frame.timestampMs,
+      sentAtMs: this.pacer.nowMs,
+      playId: info.playId,
+      speaking: info.speaking,
     });
-  }
-
-  get callerAudio(): AsyncIterable<AudioFrame> {
-    return this.channel;
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
-  }
-
-  get nowMs(): number {
-    return this.pacer.nowMs;
-  }
-
-  get paused(): boolean {
-    return this.pacer.paused;
-  }
-
-  /** Caller frames dropped because nobody read them in time. */
-  get droppedCallerFrames(): number {
-    return this.channel.droppedCount;
+    this.onAgentFrame?.(frame, info);
   }
 
   // --- test side -------------------------------------------------------------------------------------------
 
   /** Pushes caller audio (any length, at `callerRate`); it comes out of `callerAudio` as 20 ms frames. */
   pushCaller(audio: Int16Array | AudioFrame): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     const pcm = audio instanceof Int16Array ? audio : audio.pcm;
     if (!(audio instanceof Int16Array) && audio.sampleRate !== this.callerRate) {
       throw new RangeError(`caller audio at ${audio.sampleRate} Hz on a ${this.callerRate} Hz leg`);
     }
-    this.chunker.push(pcm);
+    this.pushCallerPcm(pcm);
   }
 
   /** Pushes `ms` of caller silence. */
@@ -150,8 +93,8 @@ export class MemoryLeg implements MediaLeg {
 
   /** The caller pressed a key. */
   pushDtmf(digit: string, options: { durationMs?: number; source?: DtmfSource } = {}): void {
-    if (this.isClosed) return;
-    this.events.emit("dtmf", { digit, ...options, atMs: (this.callerSamples * 1000) / this.callerRate });
+    if (this.closed) return;
+    this.events.emit("dtmf", { digit, ...options, atMs: this.callerMs });
   }
 
   /** The caller hung up (or the transport dropped). */
@@ -189,61 +132,5 @@ export class MemoryLeg implements MediaLeg {
   get agentEndMs(): number {
     const last = this.captured[this.captured.length - 1];
     return last ? last.timestampMs + (last.pcm.length * 1000) / this.agentRate : 0;
-  }
-
-  // --- MediaLeg ----------------------------------------------------------------------------------------------
-
-  play(source: AgentAudio | Iterable<AgentAudio> | AsyncIterable<AgentAudio>, options: PlayOptions): Promise<PlayOutcome> {
-    return this.pacer.play(source, options);
-  }
-
-  write(playId: string, pcm: Int16Array): void {
-    this.pacer.write(playId, pcm);
-  }
-
-  endPlay(playId: string): void {
-    this.pacer.endPlay(playId);
-  }
-
-  mark(name: string, playId?: string): Promise<MarkResult> {
-    return this.pacer.mark(name, playId);
-  }
-
-  clear(options?: ClearOptions): ClearResult {
-    return this.pacer.clear(options);
-  }
-
-  pause(): void {
-    this.pacer.pause();
-  }
-
-  resume(): void {
-    this.pacer.resume();
-  }
-
-  status(playId: string): PlayStatus | undefined {
-    return this.pacer.status(playId);
-  }
-
-  setAgentTransform(transform: FrameTransform | undefined, options?: { idleSilence?: boolean }): void {
-    this.pacer.setTransform(transform, options);
-  }
-
-  tapAgent(tap: FrameSink): () => void {
-    return this.pacer.addTap(tap);
-  }
-
-  close(detail?: string): Promise<void> {
-    this.shutdown("local", detail);
-    return Promise.resolve();
-  }
-
-  private shutdown(reason: LegCloseReason, detail: string | undefined): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.chunker.flush(true);
-    this.pacer.close();
-    this.channel.close();
-    this.events.emit("close", detail === undefined ? { reason } : { reason, detail });
   }
 }
