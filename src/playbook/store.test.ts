@@ -82,4 +82,48 @@ describe("PlaybookStore", () => {
     expect((await failure(store.load("../x.md"))).code).toBe("INVALID_NAME");
     expect((await failure(store.load("nothing.md"))).code).toBe("PLAYBOOK_NOT_FOUND");
   });
+
+  it("lists the playbooks of the folder with validity, skipping other files and links that lead out", async () => {
+    const { root, dir, store } = setup();
+    writeFileSync(join(dir, "b.md"), PB("greet/hi.wav"));
+    writeFileSync(join(dir, "a.md"), PB("greet/missing.wav"));
+    writeFileSync(join(dir, "readme.txt"), "x");
+    writeFileSync(join(root, "out.md"), PB("greet/hi.wav"));
+    symlinkSync(join(root, "out.md"), join(dir, "out.md"));
+    const list = await store.list();
+    expect(list.map((p) => [p.name, p.valid, p.errors])).toEqual([
+      ["a.md", false, 1],
+      ["b.md", true, 0],
+    ]);
+    expect(list[1]?.size).toBe(PB("greet/hi.wav").length);
+    expect(list[1]?.updated).toMatch(/Z$/);
+  });
+
+  it("checks a text without throwing, splitting errors and warnings", async () => {
+    const { store } = setup();
+    const good = await store.check(PB("greet/hi.wav"), "x.md");
+    expect(good).toEqual({ valid: true, errors: [], warnings: [] });
+    const bad = await store.check(PB("greet/missing.wav"), "x.md");
+    expect(bad.valid).toBe(false);
+    expect(bad.errors).toEqual([expect.objectContaining({ file: "x.md", line: 6, code: "file" })]);
+  });
+
+  it("writes atomically, replaces the cached playbook, reads and removes; refuses bad names and links out", async () => {
+    const { root, dir, store } = setup();
+    await store.write("w.md", PB("greet/hi.wav"));
+    const first = await store.load("w.md");
+    await store.write("w.md", PB("greet/hi.wav") + "More.\n");
+    expect(await store.load("w.md")).not.toBe(first);
+    expect((await store.read("w.md")).text).toBe(PB("greet/hi.wav") + "More.\n");
+    expect(fs.readdirSync(dir)).toEqual(["w.md"]);
+    expect((await failure(store.write("../w.md", "x"))).code).toBe("INVALID_NAME");
+    writeFileSync(join(root, "target.md"), "keep");
+    symlinkSync(join(root, "target.md"), join(dir, "link.md"));
+    expect((await failure(store.write("link.md", "x"))).code).toBe("INVALID_NAME");
+    expect((await failure(store.remove("link.md"))).code).toBe("INVALID_NAME");
+    expect(fs.readFileSync(join(root, "target.md"), "utf8")).toBe("keep");
+    await store.remove("w.md");
+    expect((await failure(store.read("w.md"))).code).toBe("PLAYBOOK_NOT_FOUND");
+    expect((await failure(store.remove("w.md"))).code).toBe("PLAYBOOK_NOT_FOUND");
+  });
 });

@@ -1,0 +1,215 @@
+/**
+ * Prometheus metrics of ws-call-api.md §7.5, on a registry of their own (one per instance, never prom-client's
+ * global one, so tests and several apps in one process stay independent). The call layer reports through the
+ * methods below; labels are small fixed sets (call type, stage, vendor, ...), never per-call values.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export const METRIC_PREFIX = "active_call_";
+
+export type TurnStage = "eou" | "asr" | "llm_ttft" | "tts_ttfb" | "first_audio";
+export type EouSpeculationOutcome = "hit" | "miss";
+export type PosthookOutcome = "ok" | "retry" | "failed";
+export type ProviderKind = "asr" | "llm" | "tts" | "realtime" | (string & {});
+
+export interface CallEndedInfo {
+  type: string;
+  direction: "inbound" | "outbound" | (string & {});
+  reason: string;
+  /** Answer → hangup; omit (or leave undefined) for a call that was never answered. */
+  durationMs?: number;
+}
+
+export interface CallMetricsOptions {
+  /** Node process metrics (`active_call_process_*`, `active_call_nodejs_*`); default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Every histogram/gauge/counter name of §7.5, for tests and docs. */
+export const CALL_METRIC_NAMES = [
+  "active_call_calls_active",
+  "active_call_calls_total",
+  "active_call_call_duration_seconds",
+  "active_call_turn_latency_seconds",
+  "active_call_barge_in_total",
+  "active_call_false_interruptions_total",
+  "active_call_eou_speculation_total",
+  "active_call_provider_ttfb_seconds",
+  "active_call_provider_requests_total",
+  "active_call_posthook_deliveries_total",
+  "active_call_posthook_spooled",
+  "active_call_pbx_connected",
+  "active_call_media_frames_dropped_total",
+  "active_call_event_loop_lag_seconds",
+] as const;
+
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
+const DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+const seconds = (ms: number) => Math.max(0, ms) / 1000;
+
+export class CallMetrics {
+  readonly registry: Registry;
+  private readonly loopDelay: IntervalHistogram;
+
+  private readonly callsActive: Gauge<"type">;
+  private readonly callsTotal: Counter<"type" | "direction" | "reason">;
+  private readonly callDuration: Histogram<"type">;
+  private readonly turnLatencyHist: Histogram<"stage">;
+  private readonly bargeInTotal: Counter<"strategy">;
+  private readonly falseInterruptions: Counter;
+  private readonly eouSpeculationTotal: Counter<"outcome">;
+  private readonly providerTtfbHist: Histogram<"kind" | "provider">;
+  private readonly providerRequests: Counter<"kind" | "provider" | "outcome">;
+  private readonly posthookDeliveries: Counter<"outcome">;
+  private readonly posthookSpooled: Gauge;
+  private readonly pbxConnected: Gauge<"pbx">;
+  private readonly framesDropped: Counter<"leg" | "direction">;
+
+  constructor(options: CallMetricsOptions = {}) {
+    const registers = [(this.registry = new Registry())];
+    this.callsActive = new Gauge({ name: "active_call_calls_active", help: "Live calls", labelNames: ["type"], registers });
+    this.callsTotal = new Counter({
+      name: "active_call_calls_total",
+      help: "Ended calls by hangup reason",
+      labelNames: ["type", "direction", "reason"],
+      registers,
+    });
+    this.callDuration = new Histogram({
+      name: "active_call_call_duration_seconds",
+      help: "Call duration, answer to hangup",
+      labelNames: ["type"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.turnLatencyHist = new Histogram({
+      name: "active_call_turn_latency_seconds",
+      help: "Per-turn stage latency",
+      labelNames: ["stage"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.bargeInTotal = new Counter({ name: "active_call_barge_in_total", help: "Barge-ins acted on", labelNames: ["strategy"], registers });
+    this.falseInterruptions = new Counter({
+      name: "active_call_false_interruptions_total",
+      help: "Barge-ins that produced no words (agent resumed)",
+      registers,
+    });
+    this.eouSpeculationTotal = new Counter({
+      name: "active_call_eou_speculation_total",
+      help: "Early end-of-turn replies kept (hit) or discarded (miss)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.providerTtfbHist = new Histogram({
+      name: "active_call_provider_ttfb_seconds",
+      help: "ASR/LLM/TTS time to first byte",
+      labelNames: ["kind", "provider"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.providerRequests = new Counter({
+      name: "active_call_provider_requests_total",
+      help: "Vendor calls",
+      labelNames: ["kind", "provider", "outcome"],
+      registers,
+    });
+    this.posthookDeliveries = new Counter({
+      name: "active_call_posthook_deliveries_total",
+      help: "Post-call hook deliveries",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.posthookSpooled = new Gauge({ name: "active_call_posthook_spooled", help: "Hooks waiting in the spool", registers });
+    this.pbxConnected = new Gauge({ name: "active_call_pbx_connected", help: "1 when the ESL/ARI connection is up", labelNames: ["pbx"], registers });
+    this.framesDropped = new Counter({
+      name: "active_call_media_frames_dropped_total",
+      help: "Media frames dropped by overflow policies",
+      labelNames: ["leg", "direction"],
+      registers,
+    });
+
+    // Mean event-loop delay since the previous scrape.
+    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    this.loopDelay.enable();
+    const loopDelay = this.loopDelay;
+    new Gauge({
+      name: "active_call_event_loop_lag_seconds",
+      help: "Node event-loop lag (mean delay since the previous scrape)",
+      registers,
+      collect() {
+        const mean = loopDelay.count > 0 ? loopDelay.mean : 0;
+        this.set(Number.isFinite(mean) ? mean / 1e9 : 0);
+        loopDelay.reset();
+      },
+    });
+
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+  }
+
+  /** `text/plain; version=0.0.4; charset=utf-8`. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Stops the event-loop monitor (the registry stays readable). */
+  close(): void {
+    this.loopDelay.disable();
+  }
+
+  callStarted(type: string): void {
+    this.callsActive.inc({ type });
+  }
+
+  callEnded(info: CallEndedInfo): void {
+    this.callsActive.dec({ type: info.type });
+    this.callsTotal.inc({ type: info.type, direction: info.direction, reason: info.reason });
+    if (info.durationMs !== undefined && Number.isFinite(info.durationMs)) this.callDuration.observe({ type: info.type }, seconds(info.durationMs));
+  }
+
+  turnLatency(stage: TurnStage, ms: number): void {
+    if (Number.isFinite(ms)) this.turnLatencyHist.observe({ stage }, seconds(ms));
+  }
+
+  bargeIn(strategy: string): void {
+    this.bargeInTotal.inc({ strategy });
+  }
+
+  falseInterruption(): void {
+    this.falseInterruptions.inc();
+  }
+
+  eouSpeculation(outcome: EouSpeculationOutcome): void {
+    this.eouSpeculationTotal.inc({ outcome });
+  }
+
+  providerTtfb(kind: ProviderKind, provider: string, ms: number): void {
+    if (Number.isFinite(ms)) this.providerTtfbHist.observe({ kind, provider }, seconds(ms));
+  }
+
+  providerRequest(kind: ProviderKind, provider: string, outcome: string): void {
+    this.providerRequests.inc({ kind, provider, outcome });
+  }
+
+  posthookDelivery(outcome: PosthookOutcome): void {
+    this.posthookDeliveries.inc({ outcome });
+  }
+
+  setPosthookSpooled(n: number): void {
+    this.posthookSpooled.set(n);
+  }
+
+  setPbxConnected(pbx: string, up: boolean): void {
+    this.pbxConnected.set({ pbx }, up ? 1 : 0);
+  }
+
+  mediaFramesDropped(leg: string, direction: string, n = 1): void {
+    if (n > 0) this.framesDropped.inc({ leg, direction }, n);
+  }
+}
