@@ -25,6 +25,22 @@ export default tseslint.config(
     rules: { "no-restricted-syntax": "off" },
   },
   {
+    // The web console: plain browser scripts (ES modules), no bundler.
+    files: ["web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "window", "document", "location", "navigator", "console", "fetch", "URL", "URLSearchParams", "Blob",
+          "WebSocket", "AudioContext", "AudioWorkletNode", "DataView", "setTimeout", "clearTimeout",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
     files: ["bin/**/*.js", "**/*.cjs"],
     languageOptions: { globals: { process: "readonly", URL: "readonly", module: "writable", require: "readonly" } },
   },
