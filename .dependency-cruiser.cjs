@@ -31,6 +31,13 @@ module.exports = {
       from: {},
       to: { path: "src/main\\.ts$" },
     },
+    {
+      name: "client-is-standalone",
+      comment: "src/client is the published API client (active-call/client): it must not pull in the server",
+      severity: "error",
+      from: { path: "^src/client/" },
+      to: { path: "^src/(?!client/)" },
+    },
     { name: "no-circular", severity: "error", from: {}, to: { circular: true } },
   ],
   options: {

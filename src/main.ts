@@ -7,13 +7,9 @@ import { resolve } from "node:path";
 import { parseCli, USAGE } from "./cli.js";
 import { ConfigError, configToToml, loadProcessConfig, noColor, parseHostPort, stdoutIsTty, type LoadedConfig } from "./config.js";
 import { AppError } from "./errors.js";
-import { InboundRouter } from "./call/router.js";
-import { buildHttpApp } from "./http/app.js";
+import { buildServer, type Server } from "./http/server.js";
 import { createLogger, type Logger } from "./log.js";
-import { PlaybookStore } from "./playbook/store.js";
-import { PosthookDelivery } from "./playbook/posthook/delivery.js";
-import { makeSummariser } from "./playbook/posthook/summary.js";
-import { checkProviders, resolveLlm } from "./providers/registry.js";
+import { checkProviders } from "./providers/registry.js";
 import { createVadEngine } from "./vad/index.js";
 
 async function readVersion(): Promise<string> {
@@ -93,16 +89,18 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
 
   for (const dir of Object.values(config.paths)) await mkdir(resolve(dir), { recursive: true });
 
-  const playbooks = new PlaybookStore({ dir: config.paths.playbooks, soundsDir: resolve(config.paths.sounds), env: loaded.env, config });
-  const router = new InboundRouter({
-    handler: config.handler,
-    twilioPlaybook: config.twilio.playbook,
-    playbooks,
-    log,
-    userAgent: `active-call/${version}`,
+  // Signals are handled from the start: a SIGTERM while starting up still stops cleanly (exit 0).
+  const running: { server?: Server } = {};
+  installShutdown(log, async () => {
+    // Live calls end with reason `shutdown` (their hooks are spooled), then the server closes. Hooks not yet
+    // delivered stay in the spool for the next start.
+    await running.server?.close();
   });
+  const server = await buildServer({ config, env: loaded.env, log, version });
+  running.server = server;
+  const { app } = server;
   for (const warning of await checkProviders(config)) log.warn({ problem: warning }, "provider unusable; calls that need it will fail");
-  for (const warning of await router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
+  for (const warning of await server.router.startupWarnings()) log.warn({ problem: warning }, "handler playbook unusable; calls that need it will be rejected");
 
   // The default VAD's weights are loaded once now and shared by every call; a failure is not fatal here (calls
   // that need the engine will report it) but is said at once.
@@ -113,33 +111,12 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
     );
   }
 
-  // Hooks a previous run left in the spool are delivered now; new ones are submitted at hangup.
-  const posthooks = new PosthookDelivery({
-    spoolRoot: resolve(config.paths.spool),
-    secret: config.posthook.secret,
-    retries: config.posthook.retries,
-    backoffInitialMs: config.posthook.backoff_initial_ms,
-    backoffMaxMs: config.posthook.backoff_max_ms,
-    concurrency: config.posthook.concurrency,
-    userAgent: `active-call/${version}`,
-    log,
-    summarise: makeSummariser((model) => resolveLlm(model === undefined ? undefined : { model }, config)),
-  });
-  await posthooks.start();
-
   const addr = parseHostPort(config.http.addr);
   if (!addr) throw new Error(`unreachable: http.addr was validated: ${config.http.addr}`);
   if (config.http.token === "" && !isLoopback(addr.host)) {
     log.warn({ addr: config.http.addr }, "no API token set and listening beyond loopback: anyone who reaches this port controls calls (set ACTIVE_CALL_TOKEN)");
   }
 
-  const app = await buildHttpApp({
-    log,
-    version,
-    token: config.http.token,
-    bodyLimitBytes: config.http.body_limit_bytes,
-    trustProxy: config.http.trust_proxy,
-  });
   try {
     await app.listen({ host: addr.host, port: addr.port });
   } catch (err) {
@@ -149,13 +126,6 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
   }
   const bound = app.server.address();
   log.info({ addr: typeof bound === "object" && bound ? `${bound.address}:${bound.port}` : config.http.addr }, "http listening");
-
-  installShutdown(log, async () => {
-    // No calls exist yet to drain; closing the server ends every open connection. Hooks not yet delivered stay
-    // in the spool for the next start.
-    await app.close();
-    await posthooks.stop();
-  });
 }
 
 function isLoopback(host: string): boolean {

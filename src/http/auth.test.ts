@@ -13,12 +13,14 @@ describe("auth", () => {
     expect(presentedToken(undefined, "/x?a=1&token=q%20r")).toBe("q r");
     expect(presentedToken("Basic zzz", "/x")).toBeUndefined();
   });
-  it("leaves only liveness, readiness and the audio fork open", () => {
+  it("leaves only liveness, readiness, the audio fork and the Twilio stream (checked by its route) open", () => {
     expect(isOpenPath("/health")).toBe(true);
     expect(isOpenPath("/ready")).toBe(true);
     expect(isOpenPath("/media/fork/abc")).toBe(true);
     expect(isOpenPath("/healthz")).toBe(false);
-    expect(isOpenPath("/media/twilio")).toBe(false);
+    expect(isOpenPath("/media/twilio")).toBe(true);
+    expect(isOpenPath("/media/twilio/x")).toBe(false);
+    expect(isOpenPath("/call")).toBe(false);
     expect(isOpenPath("/")).toBe(false);
   });
 });

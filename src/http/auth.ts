@@ -4,8 +4,12 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 
-/** Paths reachable without the token: liveness/readiness, and the audio fork (it has its own one-time token). */
-const OPEN_PATHS = [/^\/health\/?$/, /^\/ready\/?$/, /^\/media\/fork\//];
+/**
+ * Paths the HTTP hook lets through without the token: liveness/readiness; the audio fork (its own one-time
+ * token); and the Twilio stream, whose token may arrive inside the `start` message (ws-call-api §1.2), so its
+ * route checks it itself and closes 1008.
+ */
+const OPEN_PATHS = [/^\/health\/?$/, /^\/ready\/?$/, /^\/media\/fork\//, /^\/media\/twilio\/?$/];
 
 export function isOpenPath(path: string): boolean {
   return OPEN_PATHS.some((re) => re.test(path));

@@ -619,7 +619,8 @@ export class SerialConversation implements Conversation {
           this.emit({ event: "eou", trackId: this.callId, completed: o.completed });
           break;
         case "speculate":
-          this.speculation.speculate(o.text, this.nextRequest());
+          // An application-driven call never asks the LLM, so there is nothing to start early.
+          if (this.runner.respond) this.speculation.speculate(o.text, this.nextRequest());
           break;
         case "discard":
           this.speculation.discard();

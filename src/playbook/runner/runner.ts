@@ -48,6 +48,11 @@ export interface RunnerOptions {
   log?: Logger;
   /** For HTTP tools (tests may pass their own). */
   fetch?: typeof fetch;
+  /**
+   * false: an application drives the call (a `/call` without a playbook or `llm` option). Caller turns are kept
+   * in the history (for a later `history`/LLM) but never answered. Default true.
+   */
+  respond?: boolean;
 }
 
 type Terminal =
@@ -142,7 +147,11 @@ export class PlaybookRunner {
   private followupCount = 0;
   private followupTotal = 0;
 
+  /** See RunnerOptions.respond. */
+  readonly respond: boolean;
+
   constructor(opts: RunnerOptions) {
+    this.respond = opts.respond ?? true;
     this.pb = opts.playbook;
     this.call = opts.call;
     this.llm = opts.llm;
@@ -416,6 +425,10 @@ export class PlaybookRunner {
       if (!this.collector.interruptible) return;
       this.collector.cancel();
       this.collector = undefined;
+    }
+    if (!this.respond) {
+      this.addHistory({ role: "user", content: text });
+      return;
     }
     this.enqueue(() => {
       if (this.ending) return;

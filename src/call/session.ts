@@ -1,0 +1,635 @@
+/**
+ * CallSession: one call, whoever drives it (ws-call-api.md §1.3-§1.4). It owns the call's state machine, its
+ * media leg and Conversation, runs the commands of §3 in arrival order, fans the events of §4 out to the
+ * controlling client, the live subscribers (SSE) and the JSONL dump, and at the end emits the one `hangup`
+ * event, closes the client with 1000, and submits the post-call hook.
+ *
+ * A per-call failure ends this call (error event, then hangup reason `error`); nothing here throws into the
+ * transport that feeds it.
+ */
+import { randomUUID } from "node:crypto";
+import type { Config } from "../config.js";
+import { AppError, isAppError, toAppError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { dtmfTones } from "../audio/index.js";
+import type { MediaLeg } from "../media/leg.js";
+import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
+import { validateCommand } from "../pipeline/serial/commands.js";
+import { buildHook, type CallOutcome, type HookTarget } from "../playbook/posthook/summary.js";
+import type { NewHook } from "../playbook/posthook/delivery.js";
+import type { Playbook } from "../playbook/types.js";
+import { COMMANDS, dtmfCommand, mergeSettings, parseCallOption, parseFields, referCommand, rejectCommand, transferCommand, type CallOption } from "./call-option.js";
+import type { ConversationFactory } from "./conversation-factory.js";
+import { EventDump } from "./event-dump.js";
+
+export type CallType = "websocket" | "twilio" | "freeswitch" | "asterisk";
+export type CallState = "pending" | "dialing" | "ringing" | "active" | "ending" | "ended";
+export type Direction = "inbound" | "outbound";
+export type LegKind = "websocket" | "twilio" | "audioFork" | "rtp" | "chanWebsocket" | "audioSocket" | "memory";
+type Variables = Record<string, string | number | boolean>;
+
+/** A wire event (§4): `event`, `timestamp` and the event's fields. */
+export type WireEvent = { event: string; timestamp: number } & Record<string, unknown>;
+
+/** The controlling client of a call (`/call` socket, or the one `/call/pbx` attachment). */
+export interface CallClientPort {
+  send(event: WireEvent): void;
+  close(code: number, reason: string): void;
+}
+
+export interface NegotiatedMedia {
+  leg: LegKind;
+  codec: string;
+  sampleRate: number;
+  outputCodec?: string;
+  outputSampleRate?: number;
+  ptime?: number;
+}
+
+/** What the call layer tells the metrics (CallMetrics implements it; tests may leave it out). */
+export interface CallMetricsSink {
+  callStarted(type: string): void;
+  callEnded(e: { type: string; direction: string; reason: string; durationMs: number }): void;
+  turnLatency(stage: "eou" | "asr" | "llm_ttft" | "tts_ttfb" | "first_audio", ms: number): void;
+  bargeIn(strategy: string): void;
+}
+
+export interface PosthookSink {
+  submit(hook: NewHook): Promise<string>;
+}
+
+/** Turns a name or inline text into a playbook (PlaybookStore). */
+export interface PlaybookLoader {
+  load(name: string): Promise<Playbook>;
+  parseContent(content: string, label?: string): Promise<Playbook>;
+}
+
+export interface CallDeps {
+  config: Config;
+  log: Logger;
+  playbooks: PlaybookLoader;
+  conversations: ConversationFactory;
+  posthooks?: PosthookSink | undefined;
+  metrics?: CallMetricsSink | undefined;
+  /** Epoch ms (tests). */
+  now?: () => number;
+}
+
+/** What a `/api/playbook/run` entry (or a router decision) attached to the call before `invite`. */
+export interface AttachedPlan {
+  playbook?: Playbook | undefined;
+  variables?: Variables | undefined;
+  /** The handler said which rule chose the playbook (for logs). */
+  source?: string | undefined;
+}
+
+export interface CallSessionOptions {
+  id: string;
+  callType: CallType;
+  direction: Direction;
+  caller?: string | undefined;
+  callee?: string | undefined;
+  deps: CallDeps;
+  /** websocket calls: builds the leg from the invite's options (BAD_REQUEST for an unsupported codec/rate). */
+  legFactory?: ((option: CallOption) => { leg: MediaLeg; media: NegotiatedMedia }) | undefined;
+  plan?: AttachedPlan | undefined;
+  dump: boolean;
+  agentTrackId?: string | undefined;
+  /** Default `inactivityTimeoutMs` of this call type. */
+  inactivityTimeoutMs: number;
+  /** SIP headers / PBX facts shown in `incoming` (PBX calls). */
+  headers?: Record<string, string> | undefined;
+}
+
+export interface HangupInfo {
+  reason: string;
+  initiator: HangupInitiator;
+  detail?: string | undefined;
+}
+
+const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+const SECRET_KEY = /(token|secret|password|key)/i;
+
+export class CallSession {
+  readonly id: string;
+  readonly callType: CallType;
+  readonly direction: Direction;
+  readonly createdAt: number;
+  readonly agentTrackId: string;
+  caller: string;
+  callee: string;
+  state: CallState = "pending";
+  answeredAt: number | undefined;
+  ringingAt: number | undefined;
+  firstAudioAt: number | undefined;
+  endedAt: number | undefined;
+  playbook: Playbook | undefined;
+  scene: string | undefined;
+  media: NegotiatedMedia | undefined;
+  turns = 0;
+  lastTurn: Record<string, unknown> | undefined;
+  readonly speaking: { agent: boolean; caller: boolean; playId?: string | undefined } = { agent: false, caller: false };
+  hangupInfo: HangupInfo | undefined;
+  recording: { path: string; bytes: number } | undefined;
+  variables: Variables = {};
+  leg: MediaLeg | undefined;
+  conversation: Conversation | undefined;
+  /** Resolves once the call is `ended` (hangup event sent, hook submitted). */
+  readonly ended: Promise<void>;
+
+  private readonly deps: CallDeps;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private client: CallClientPort | undefined;
+  private readonly subscribers = new Set<(e: WireEvent) => void>();
+  private readonly dump: EventDump | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private markEnded!: () => void;
+  private finishing = false;
+  private dtmfSeq = 0;
+  private commandRequestId: string | undefined;
+
+  constructor(private readonly options: CallSessionOptions) {
+    this.id = options.id;
+    this.callType = options.callType;
+    this.direction = options.direction;
+    this.caller = options.caller ?? "";
+    this.callee = options.callee ?? "";
+    this.deps = options.deps;
+    this.now = options.deps.now ?? Date.now;
+    this.createdAt = this.now();
+    this.agentTrackId = options.agentTrackId ?? "server-side-track";
+    this.log = options.deps.log.child({ callId: this.id, callType: this.callType });
+    this.variables = { ...options.plan?.variables };
+    this.playbook = options.plan?.playbook;
+    this.dump = options.dump ? new EventDump(options.deps.config.paths.dumps, this.id, this.log) : undefined;
+    this.ended = new Promise((r) => (this.markEnded = r));
+  }
+
+  get attached(): boolean {
+    return this.client !== undefined;
+  }
+
+  get live(): boolean {
+    return this.state !== "ending" && this.state !== "ended";
+  }
+
+  /** The path of the JSONL dump, when this call is dumped. */
+  get dumpPath(): string | undefined {
+    return this.dump?.path;
+  }
+
+  // ------------------------------------------------------------------------------------------- clients
+
+  /** Makes `client` the controlling client (ALREADY_ATTACHED when another is). */
+  attach(client: CallClientPort): void {
+    if (this.client) throw new AppError("ALREADY_ATTACHED", `call ${this.id} already has a controlling client`);
+    this.client = client;
+  }
+
+  /**
+   * The controlling client went away. `/call` (and `/call/pbx` with hangupOnClose) ends the call with reason
+   * `caller`/`client`; otherwise the call continues without it.
+   */
+  detach(client: CallClientPort, endCall: { reason: string; initiator: HangupInitiator } | undefined): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    if (endCall && this.live) this.hangup(endCall);
+  }
+
+  /** Live events (SSE); returns the remover. */
+  subscribe(listener: (e: WireEvent) => void): () => void {
+    this.subscribers.add(listener);
+    return () => this.subscribers.delete(listener);
+  }
+
+  // ------------------------------------------------------------------------------------------- commands
+
+  /**
+   * One command object (already JSON-parsed) from the WebSocket client or REST. Commands run in arrival order;
+   * a bad one produces an `error` event (with its `requestId`) and the call goes on.
+   */
+  command(raw: unknown, origin: "client" | "rest" = "client"): Promise<void> {
+    const run = async (): Promise<void> => {
+      this.dump?.write("command", raw, this.now());
+      const requestId = typeof (raw as { requestId?: unknown })?.requestId === "string" ? (raw as { requestId: string }).requestId : undefined;
+      this.commandRequestId = requestId;
+      try {
+        await this.execute(raw, origin);
+      } catch (err) {
+        this.emitError("command", err, requestId);
+      } finally {
+        this.commandRequestId = undefined;
+      }
+    };
+    this.queue = this.queue.then(run, run);
+    return this.queue;
+  }
+
+  /** Throws for a command REST must refuse synchronously (unknown call state) — used for 409 answers. */
+  private async execute(raw: unknown, origin: "client" | "rest"): Promise<void> {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new AppError("BAD_COMMAND", "a command must be a JSON object");
+    const c = raw as Record<string, unknown>;
+    if (typeof c.command !== "string") throw new AppError("BAD_COMMAND", 'a command needs a "command" field');
+    if (!COMMANDS.has(c.command)) throw new AppError("UNKNOWN_COMMAND", `unknown command ${JSON.stringify(c.command).slice(0, 80)}`);
+    if (!this.live) throw new AppError("INVALID_STATE", `call ${this.id} is ${this.state}`);
+    switch (c.command) {
+      case "invite":
+      case "accept":
+        return this.accept(c.option);
+      case "reject": {
+        const f = parseFields(rejectCommand, c);
+        if (this.state !== "pending" && this.state !== "ringing") throw new AppError("INVALID_STATE", `reject is valid before the call is answered; call ${this.id} is ${this.state}`);
+        this.emit({ event: "reject", trackId: this.id, reason: f.reason ?? "rejected", code: f.code ?? 486 });
+        return this.finish({ reason: "rejected", initiator: "client", ...(f.reason !== undefined ? { detail: f.reason } : {}) });
+      }
+      case "ringing":
+        return; // a no-op on websocket calls (§3 table)
+      case "refer": {
+        const f = parseFields(referCommand, c);
+        const target = f.callee ?? f.target;
+        if (target === undefined) throw new AppError("BAD_REQUEST", "refer needs callee", { details: { fields: [{ path: "callee", message: "required" }] } });
+        return this.transferRequested("refer", target);
+      }
+      case "transfer": {
+        const f = parseFields(transferCommand, c);
+        const mode = f.mode ?? (/^(sips?|tel):/i.test(f.target) ? "refer" : "dialplan");
+        return this.transferRequested(mode, f.target, f.context);
+      }
+      case "dtmf": {
+        const f = parseFields(dtmfCommand, c);
+        return this.sendDtmf(f.digits, f.durationMs ?? 100, f.gapMs ?? 100);
+      }
+      case "hangup": {
+        const cmd = c as unknown as ConversationCommand;
+        validateCommand(cmd);
+        const h = cmd as Extract<ConversationCommand, { command: "hangup" }>;
+        const initiator: HangupInitiator = (c.initiator as string) === "callee" ? "agent" : (h.initiator ?? "client");
+        if (!this.conversation) return this.finish({ reason: "client", initiator, ...(h.reason !== undefined ? { detail: h.reason } : {}) });
+        this.conversation.handleCommand({ ...h, initiator });
+        return;
+      }
+      default: {
+        const cmd = c as unknown as ConversationCommand;
+        validateCommand(cmd);
+        if (!this.conversation) throw new AppError("INVALID_STATE", `${c.command} needs an answered call; send invite first`);
+        if (origin === "rest" && (cmd.command === "tts" || cmd.command === "play") && cmd.playId === undefined) {
+          (cmd as { playId?: string }).playId = randomUUID();
+        }
+        this.conversation.handleCommand(cmd);
+      }
+    }
+  }
+
+  /** `invite`/`accept`: options merged over what is attached, media set up, `answer`, then the playbook starts. */
+  private async accept(rawOption: unknown): Promise<void> {
+    if (this.state === "active") throw new AppError("INVALID_STATE", `call ${this.id} is already answered`);
+    const option = parseCallOption(rawOption);
+    if (option.caller !== undefined) this.caller = option.caller;
+    if (option.callee !== undefined) this.callee = option.callee;
+    let playbook = this.playbook;
+    if (option.playbook !== undefined) playbook = await this.deps.playbooks.load(option.playbook);
+    const respond = playbook !== undefined || option.settings.llm !== undefined;
+    playbook ??= await this.appDrivenPlaybook();
+    if (Object.keys(option.settings).length > 0) playbook = { ...playbook, settings: mergeSettings(playbook.settings, option.settings) };
+    this.variables = { ...this.variables, ...option.variables };
+
+    let leg = this.leg;
+    if (!leg) {
+      if (!this.options.legFactory) throw new AppError("INTERNAL", `call ${this.id} has no media leg`);
+      const made = this.options.legFactory(option);
+      leg = made.leg;
+      this.media = made.media;
+    }
+    this.leg = leg;
+    this.playbook = respond ? playbook : undefined;
+    await this.startConversation(leg, playbook, respond, option.inactivityTimeoutMs ?? this.options.inactivityTimeoutMs);
+  }
+
+  /**
+   * Answers and starts the pipeline on an existing leg (Twilio streams, accepted PBX calls): `answer`, then the
+   * conversation. A conversation that cannot be built (provider missing) ends the call with `error`.
+   */
+  async startWith(leg: MediaLeg, media: NegotiatedMedia, playbook: Playbook | undefined, inactivityTimeoutMs = this.options.inactivityTimeoutMs): Promise<void> {
+    this.leg = leg;
+    this.media = media;
+    const run = async (): Promise<void> => {
+      try {
+        const pb = playbook ?? (await this.appDrivenPlaybook());
+        this.playbook = playbook;
+        await this.startConversation(leg, pb, playbook !== undefined, inactivityTimeoutMs);
+      } catch (err) {
+        this.emitError("playbook", err);
+        await this.finish({ reason: "error", initiator: "system", detail: (err as Error).message });
+      }
+    };
+    this.queue = this.queue.then(run, run);
+    return this.queue;
+  }
+
+  private async startConversation(leg: MediaLeg, playbook: Playbook, respond: boolean, inactivityTimeoutMs: number): Promise<void> {
+    leg.events.on("close", (e) => {
+      if (this.live) this.hangup({ reason: e.reason === "caller" ? "caller" : "error", initiator: e.reason === "caller" ? "caller" : "system", detail: e.detail });
+    });
+    this.state = "active";
+    this.answeredAt = this.now();
+    this.deps.metrics?.callStarted(this.callType);
+    this.emit({ event: "answer", trackId: this.id, sdp: "", ...(this.media && this.callType === "websocket" ? { media: this.wireMedia() } : {}) });
+    let conversation: Conversation;
+    try {
+      conversation = await this.deps.conversations({
+        leg,
+        playbook,
+        call: {
+          callId: this.id,
+          callType: this.callType,
+          direction: this.direction,
+          startTime: new Date(this.createdAt),
+          playbook: respond ? playbook.name : "",
+          ...(this.caller !== "" ? { caller: this.caller } : {}),
+          ...(this.callee !== "" ? { callee: this.callee } : {}),
+          ...(this.options.headers ? { sipHeaders: this.options.headers } : {}),
+        },
+        variables: [this.variables],
+        respond,
+        inactivityTimeoutMs,
+        log: this.log,
+      });
+    } catch (err) {
+      const e = toAppError(err);
+      this.emitError(e.code === "PROVIDER_ERROR" ? "llm" : "playbook", e);
+      await this.finish({ reason: "error", initiator: "system", detail: e.message });
+      return;
+    }
+    if (!this.live) {
+      await conversation.stop({ reason: "caller", initiator: "caller" });
+      return;
+    }
+    this.conversation = conversation;
+    conversation.events.on("event", (e) => this.onConversationEvent(e));
+    void conversation.closed.then((end) => this.finish(end));
+    await conversation.start();
+  }
+
+  private wireMedia(): Record<string, unknown> {
+    const m = this.media as NegotiatedMedia;
+    return { codec: m.codec, sampleRate: m.sampleRate, outputCodec: m.outputCodec ?? m.codec, outputSampleRate: m.outputSampleRate ?? m.sampleRate, ptime: m.ptime ?? 20 };
+  }
+
+  private appDrivenPlaybook(): Promise<Playbook> {
+    // No playbook: say nothing, answer nothing; the application speaks with tts/play.
+    return this.deps.playbooks.parseContent("---\ngreeting: false\n---\n", "(no playbook)");
+  }
+
+  private transferRequested(mode: "refer" | "dialplan", target: string, context?: string): void {
+    if (this.callType === "twilio") throw new AppError("UNSUPPORTED", "transfer is not possible through a Twilio media stream");
+    if (this.state !== "active") throw new AppError("INVALID_STATE", `transfer needs an answered call; call ${this.id} is ${this.state}`);
+    // Websocket calls have no PBX to transfer with: the application is told and decides (§3.9).
+    this.emit({ event: "transfer", trackId: this.id, mode, target, state: "requested", ...(context !== undefined ? { context } : {}) });
+  }
+
+  /** In-band tones mixed into the agent audio, queued after what is playing (websocket and Twilio calls). */
+  private sendDtmf(digits: string, durationMs: number, gapMs: number): void {
+    if (!this.conversation || !this.leg) throw new AppError("INVALID_STATE", "dtmf needs an answered call; send invite first");
+    const rate = 16000;
+    const pcm = dtmfTones(digits, rate, durationMs, gapMs);
+    const text = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
+    this.conversation.handleCommand({ command: "tts", text, base64: true, queue: true, interruptible: false, playId: `dtmf-${++this.dtmfSeq}`, option: { sampleRate: rate } });
+  }
+
+  // ------------------------------------------------------------------------------------------- ending
+
+  /** Ends the call (REST hangup, socket closed, shutdown). Idempotent. */
+  hangup(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined; afterPlayout?: boolean }): void {
+    if (!this.live) return;
+    if (this.conversation) {
+      if (end.afterPlayout) {
+        this.conversation.handleCommand({ command: "hangup", initiator: end.initiator, afterPlayout: true, ...(end.detail !== undefined ? { reason: end.detail } : {}) });
+        return;
+      }
+      void this.conversation.stop(end as ConversationEnd);
+      return;
+    }
+    void this.finish(end);
+  }
+
+  private async finish(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined }): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    this.state = "ending";
+    this.hangupInfo = { reason: end.reason, initiator: end.initiator, ...(end.detail !== undefined ? { detail: end.detail } : {}) };
+    if (this.conversation) await this.conversation.stop(end as ConversationEnd).catch(() => undefined);
+    const rec = (this.conversation as { recording?: { path: string; bytes: number } } | undefined)?.recording;
+    if (rec) this.recording = { path: rec.path, bytes: rec.bytes };
+    await this.leg?.close("call ended").catch(() => undefined);
+    this.endedAt = this.now();
+    const durationMs = this.answeredAt === undefined ? 0 : Math.max(0, this.endedAt - this.answeredAt);
+    const extra = Object.fromEntries(Object.entries(this.variables).filter(([k]) => !k.startsWith("_")));
+    this.emit({
+      event: "hangup",
+      trackId: this.id,
+      reason: end.reason,
+      ...(end.detail !== undefined ? { detail: end.detail } : {}),
+      initiator: end.initiator,
+      startTime: iso(this.createdAt),
+      ...(this.ringingAt !== undefined ? { ringingTime: iso(this.ringingAt) } : {}),
+      ...(this.answeredAt !== undefined ? { answerTime: iso(this.answeredAt) } : {}),
+      hangupTime: iso(this.endedAt),
+      durationMs,
+      ...(this.caller !== "" ? { from: { number: this.caller } } : {}),
+      ...(this.callee !== "" ? { to: { number: this.callee } } : {}),
+      ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    });
+    this.state = "ended";
+    this.deps.metrics?.callEnded({ type: this.callType, direction: this.direction, reason: end.reason, durationMs });
+    const client = this.client;
+    this.client = undefined;
+    client?.close(1000, "call ended");
+    await this.dump?.close();
+    this.subscribers.clear();
+    await this.submitHook().catch((err: unknown) => this.log.error({ err }, "post-call hook could not be spooled"));
+    this.log.info({ reason: end.reason, initiator: end.initiator, durationMs }, "call ended");
+    this.markEnded();
+  }
+
+  private async submitHook(): Promise<void> {
+    const posthooks = this.deps.posthooks;
+    const pb = this.playbook;
+    const cfg = this.deps.config.posthook;
+    const section = pb?.settings.posthook;
+    const url = section?.url ?? cfg.url;
+    if (!posthooks || url === "" || url === undefined) return;
+    const snap = this.conversation?.snapshot();
+    const runner = snap?.runner;
+    const target: HookTarget = {
+      url,
+      method: section?.method ?? "POST",
+      headers: section?.headers ?? {},
+      timeoutMs: section?.timeoutMs ?? cfg.timeout_ms,
+      summary: section?.summary,
+      summaryModel: section?.summaryModel,
+      includeHistory: section?.includeHistory ?? true,
+      includeVariables: section?.includeVariables ?? true,
+    };
+    const info = this.hangupInfo as HangupInfo;
+    const outcome: CallOutcome = {
+      callId: this.id,
+      callType: this.callType,
+      direction: this.direction,
+      caller: this.caller,
+      callee: this.callee,
+      playbook: pb?.name ?? "",
+      scenes: runner?.scenes ?? [],
+      lastScene: runner?.lastScene ?? null,
+      startedAt: iso(this.createdAt) as string,
+      answeredAt: iso(this.answeredAt) ?? null,
+      endedAt: iso(this.endedAt) as string,
+      hangupReason: info.reason,
+      hangupInitiator: info.initiator,
+      hangupDetail: info.detail ?? null,
+      history: (runner?.history ?? []) as unknown as CallOutcome["history"],
+      variables: runner?.variables ?? { ...this.variables },
+      collected: runner?.collected ?? {},
+      transfers: runner?.transfers ?? [],
+      recording: this.recording ? { path: this.recording.path, durationMs: 0 } : null,
+      metrics: {
+        turns: this.turns,
+        bargeIns: snap?.interruptions.bargeIns ?? 0,
+        falseInterruptions: snap?.interruptions.falseInterruptions ?? 0,
+      },
+    };
+    await posthooks.submit(buildHook(outcome, target, new Date(this.now())));
+  }
+
+  // ------------------------------------------------------------------------------------------- events
+
+  private onConversationEvent(e: ConversationEvent): void {
+    switch (e.event) {
+      case "hangup":
+        return; // the call sends its own, complete `hangup` when the conversation has closed
+      case "speaking":
+        this.speaking.caller = true;
+        break;
+      case "silence":
+        if (e.reason === "vad") this.speaking.caller = false;
+        break;
+      case "trackStart":
+        this.speaking.agent = true;
+        this.speaking.playId = e.playId;
+        this.firstAudioAt ??= this.now();
+        break;
+      case "trackEnd":
+        if (this.speaking.playId === e.playId) {
+          this.speaking.agent = false;
+          this.speaking.playId = undefined;
+        }
+        break;
+      case "sceneChange":
+        this.scene = e.to;
+        break;
+      case "interruption":
+        if (e.reason === "bargeIn") this.deps.metrics?.bargeIn(this.playbook?.settings.interruption?.strategy ?? this.deps.config.defaults.interruption.strategy ?? "both");
+        break;
+      case "metrics":
+        if (e.key === "turn") {
+          this.turns++;
+          this.lastTurn = { ...e.data };
+          const m = this.deps.metrics;
+          if (m) {
+            const d = e.data as Record<string, unknown>;
+            const stage = (name: "eou" | "asr" | "llm_ttft" | "tts_ttfb", key: string): void => {
+              if (typeof d[key] === "number") m.turnLatency(name, d[key]);
+            };
+            stage("eou", "eouMs");
+            stage("asr", "asrMs");
+            stage("llm_ttft", "llmTtftMs");
+            stage("tts_ttfb", "ttsTtfbMs");
+            m.turnLatency("first_audio", e.duration);
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    const agentSide = e.event === "trackStart" || e.event === "trackEnd" || e.event === "interruption";
+    const trackId = e.trackId ?? (agentSide ? this.agentTrackId : this.id);
+    this.emit({ ...(e as unknown as WireEvent), trackId });
+  }
+
+  private emitError(sender: string, err: unknown, requestId = this.commandRequestId): void {
+    const e = isAppError(err) ? err : toAppError(err);
+    if (e.code === "INTERNAL") this.log.error({ err }, "call command failed");
+    this.emit({
+      event: "error",
+      trackId: this.id,
+      sender,
+      error: e.message,
+      code: e.code,
+      ...(requestId !== undefined ? { requestId } : {}),
+      ...(e.details && Object.keys(e.details).length > 0 ? { details: e.details } : {}),
+    });
+  }
+
+  /** Sends an event to the client, the subscribers and the dump (timestamp added when missing). */
+  emit(event: Omit<WireEvent, "timestamp"> & { timestamp?: number }): void {
+    const e = { ...event, timestamp: event.timestamp ?? this.now() } as WireEvent;
+    this.dump?.write("event", e, e.timestamp);
+    try {
+      this.client?.send(e);
+    } catch (err) {
+      this.log.warn({ err }, "event could not be sent to the client");
+    }
+    for (const s of this.subscribers) s(e);
+  }
+
+  /** A non-command error the transport wants reported (undecodable audio, audio before answer). */
+  reportError(code: "AUDIO_FORMAT" | "INVALID_STATE" | "UNSUPPORTED" | "BAD_COMMAND", message: string, sender = "media"): void {
+    this.emitError(sender, new AppError(code, message));
+  }
+
+  // ------------------------------------------------------------------------------------------- views
+
+  summary(): Record<string, unknown> {
+    return {
+      id: this.id,
+      callType: this.callType,
+      direction: this.direction,
+      state: this.state,
+      caller: this.caller,
+      callee: this.callee,
+      ...(this.playbook ? { playbook: this.playbook.name } : {}),
+      ...(this.scene !== undefined ? { scene: this.scene } : {}),
+      createdAt: iso(this.createdAt),
+      ...(this.answeredAt !== undefined ? { answeredAt: iso(this.answeredAt) } : {}),
+      ...(this.endedAt !== undefined ? { endedAt: iso(this.endedAt) } : {}),
+      durationMs: this.answeredAt === undefined ? 0 : Math.max(0, (this.endedAt ?? this.now()) - this.answeredAt),
+      attached: this.attached,
+    };
+  }
+
+  detail(includeVariables: boolean): Record<string, unknown> {
+    const variables = Object.fromEntries(Object.entries(this.variables).map(([k, v]) => [k, SECRET_KEY.test(k) ? "***" : v]));
+    return {
+      ...this.summary(),
+      pipeline: this.playbook ? this.playbook.pipeline : this.conversation ? "serial" : "none",
+      ...(this.media ? { media: { leg: this.media.leg, codec: this.media.codec, sampleRate: this.media.sampleRate } } : {}),
+      times: {
+        createdAt: iso(this.createdAt),
+        ...(this.ringingAt !== undefined ? { ringingAt: iso(this.ringingAt) } : {}),
+        ...(this.answeredAt !== undefined ? { answeredAt: iso(this.answeredAt) } : {}),
+        ...(this.firstAudioAt !== undefined ? { firstAudioAt: iso(this.firstAudioAt) } : {}),
+        ...(this.endedAt !== undefined ? { endedAt: iso(this.endedAt) } : {}),
+      },
+      turns: this.turns,
+      ...(this.lastTurn ? { lastTurn: pick(this.lastTurn, ["eouMs", "asrMs", "llmTtftMs", "ttsTtfbMs", "firstAudioMs"]) } : {}),
+      speaking: { agent: this.speaking.agent, caller: this.speaking.caller, ...(this.speaking.playId !== undefined ? { playId: this.speaking.playId } : {}) },
+      ...(includeVariables ? { variables } : {}),
+      ...(this.hangupInfo ? { hangup: this.hangupInfo } : {}),
+      ...(this.recording ? { recording: this.recording } : {}),
+    };
+  }
+}
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}

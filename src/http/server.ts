@@ -1,0 +1,109 @@
+/**
+ * The whole controller behind its HTTP port, from a validated config: playbook store, inbound router, post-call
+ * hook delivery, the call registry, the fastify app with every route (REST, WebSocket, console). main.ts listens
+ * on it; the end-to-end tests build exactly the same thing on port 0.
+ */
+import { resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { serialConversationFactory } from "../call/conversation-factory.js";
+import { CallManager } from "../call/manager.js";
+import { CallMetrics } from "../call/metrics.js";
+import { InboundRouter } from "../call/router.js";
+import type { CallMetricsSink } from "../call/session.js";
+import { PosthookDelivery } from "../playbook/posthook/delivery.js";
+import { makeSummariser } from "../playbook/posthook/summary.js";
+import { PlaybookStore } from "../playbook/store.js";
+import { resolveLlm } from "../providers/registry.js";
+import { buildHttpApp } from "./app.js";
+import { registerCallRoutes } from "./call-routes.js";
+import { registerWebConsole } from "./web-console.js";
+import { registerWsRoutes } from "./ws-call.js";
+
+export interface ServerOptions {
+  config: Config;
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  version: string;
+  /** Epoch ms for calls (tests). */
+  now?: () => number;
+}
+
+export interface Server {
+  app: FastifyInstance;
+  calls: CallManager;
+  router: InboundRouter;
+  playbooks: PlaybookStore;
+  posthooks: PosthookDelivery;
+  metrics: CallMetrics | undefined;
+  /** Ends live calls (reason `shutdown`), closes the server, stops hook delivery (undelivered hooks stay spooled). */
+  close(): Promise<void>;
+}
+
+export async function buildServer(o: ServerOptions): Promise<Server> {
+  const { config, log } = o;
+  const playbooks = new PlaybookStore({ dir: config.paths.playbooks, soundsDir: resolve(config.paths.sounds), env: o.env, config });
+  const router = new InboundRouter({ handler: config.handler, twilioPlaybook: config.twilio.playbook, playbooks, log, userAgent: `active-call/${o.version}` });
+  const metrics = config.metrics.enabled ? new CallMetrics({ defaultMetrics: config.metrics.default_metrics }) : undefined;
+  const posthooks = new PosthookDelivery({
+    spoolRoot: resolve(config.paths.spool),
+    secret: config.posthook.secret,
+    retries: config.posthook.retries,
+    backoffInitialMs: config.posthook.backoff_initial_ms,
+    backoffMaxMs: config.posthook.backoff_max_ms,
+    concurrency: config.posthook.concurrency,
+    userAgent: `active-call/${o.version}`,
+    log,
+    summarise: makeSummariser((model) => resolveLlm(model === undefined ? undefined : { model }, config)),
+  });
+  await posthooks.start();
+
+  const calls = new CallManager({
+    config,
+    log,
+    playbooks,
+    posthooks,
+    conversations: serialConversationFactory(config),
+    metrics: metrics as CallMetricsSink | undefined,
+    ...(o.now ? { now: o.now } : {}),
+  });
+
+  const app = await buildHttpApp({
+    log,
+    version: o.version,
+    token: config.http.token,
+    bodyLimitBytes: config.http.body_limit_bytes,
+    trustProxy: config.http.trust_proxy,
+    corsOrigins: config.http.cors_origins,
+    rateLimitPerMin: config.http.rate_limit_per_min,
+    ...(metrics ? { metrics } : {}),
+    playbooks: { store: playbooks },
+    console: config.http.console,
+  });
+  await registerWsRoutes(app, {
+    calls,
+    router,
+    log,
+    token: config.http.token,
+    maxBinaryBytes: config.http.max_ws_message_bytes,
+    leadMs: config.calls.ws_output_lead_ms,
+    twilio: { enabled: config.twilio.enabled, leadMs: config.twilio.lead_ms },
+  });
+  registerCallRoutes(app, { calls });
+  if (config.http.console) registerWebConsole(app);
+
+  return {
+    app,
+    calls,
+    router,
+    playbooks,
+    posthooks,
+    metrics,
+    async close() {
+      await calls.shutdown();
+      await app.close();
+      await posthooks.stop();
+    },
+  };
+}
