@@ -115,6 +115,43 @@ describe("active-call command", () => {
     expect(out).toContain('"shutting down"');
   });
 
+  it("the run command serves the embedded default: the console page and a call with hello.md that greets; SIGTERM ends it", async () => {
+    const { cpSync } = await import("node:fs");
+    const { CallClient } = await import("../src/client/index.js");
+    const dir = tmp();
+    cpSync(fileURLToPath(new URL("../playbooks", import.meta.url)), join(dir, "playbooks"), { recursive: true });
+    const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd: dir, env: cleanEnv() });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const addr = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "http listening" line; output:\n${out}`)), 10_000);
+      child.stdout.on("data", () => {
+        const line = out.split("\n").find((l) => l.includes('"http listening"'));
+        if (line) {
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { addr: string }).addr);
+        }
+      });
+    });
+    const page = await fetch(`http://${addr}/`);
+    expect(page.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await page.text()).toContain("<script type=\"module\">");
+
+    const client = await CallClient.connect(`ws://${addr}`);
+    let audioBytes = 0;
+    client.on("audio", (b: Buffer) => (audioBytes += b.length));
+    client.invite({ playbook: "hello.md" });
+    await client.waitFor("trackStart", (e) => e.playId === "greeting", 15_000);
+    await client.waitFor("trackEnd", (e) => e.playId === "greeting", 15_000);
+    expect(audioBytes).toBeGreaterThan(32_000); // more than a second of 16 kHz speech
+
+    child.kill("SIGTERM");
+    expect(await client.waitFor("hangup")).toMatchObject({ reason: "shutdown", initiator: "system" });
+    expect((await client.closed).code).toBe(1000);
+    expect(await exited).toBe(0);
+  }, 40_000);
+
   it("delivers, at start, a post-call hook that a previous run left in the spool", async () => {
     const { createServer } = await import("node:http");
     const { mkdirSync } = await import("node:fs");

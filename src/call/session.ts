@@ -285,6 +285,7 @@ export class CallSession {
   private async accept(rawOption: unknown): Promise<void> {
     if (this.state === "active") throw new AppError("INVALID_STATE", `call ${this.id} is already answered`);
     const option = parseCallOption(rawOption);
+    if (option.subscribe) throw new AppError("UNSUPPORTED", "option.subscribe (call audio on /call/pbx) is not built; answer without it");
     if (option.caller !== undefined) this.caller = option.caller;
     if (option.callee !== undefined) this.callee = option.callee;
     let playbook = this.playbook;

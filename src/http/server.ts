@@ -19,7 +19,7 @@ import { resolveLlm } from "../providers/registry.js";
 import { buildHttpApp } from "./app.js";
 import { registerCallRoutes } from "./call-routes.js";
 import { registerWebConsole } from "./web-console.js";
-import { registerWsRoutes } from "./ws-call.js";
+import { registerWsRoutes, type WsRoutesOptions } from "./ws-call.js";
 
 export interface ServerOptions {
   config: Config;
@@ -28,6 +28,8 @@ export interface ServerOptions {
   version: string;
   /** Epoch ms for calls (tests). */
   now?: () => number;
+  /** Transport timings tests shorten (invite timeout, default ping interval). */
+  ws?: Pick<WsRoutesOptions, "inviteTimeoutMs" | "pingSeconds">;
 }
 
 export interface Server {
@@ -89,6 +91,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     maxBinaryBytes: config.http.max_ws_message_bytes,
     leadMs: config.calls.ws_output_lead_ms,
     twilio: { enabled: config.twilio.enabled, leadMs: config.twilio.lead_ms },
+    ...o.ws,
   });
   registerCallRoutes(app, { calls });
   if (config.http.console) registerWebConsole(app);

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fastifyWebsocket from "@fastify/websocket";
 import type { WebSocket, RawData } from "ws";
+import { z } from "zod";
 import { AppError, isAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { ID_PATTERN, type CallOption } from "../call/call-option.js";
@@ -17,6 +18,7 @@ import { checkWireFormat, defaultWireRate, type WireCodec } from "../media/wire-
 import { WsCallLeg, type WsPtime } from "../media/ws-call-leg.js";
 import { TwilioLeg, isTwilioMulaw, parseTwilioMessage, type TwilioStart } from "../media/twilio-leg.js";
 import type { Playbook } from "../playbook/types.js";
+import { describeWebSocket } from "./openapi.js";
 import { presentedToken, tokenMatches } from "./auth.js";
 
 export const TEXT_LIMIT_BYTES = 64 * 1024;
@@ -40,6 +42,8 @@ export interface WsRoutesOptions {
   twilio: { enabled: boolean; leadMs: number };
   /** Interval default of `ping` (seconds). */
   pingSeconds?: number;
+  /** `/call` without invite/accept is closed 4408 after this long (default INVITE_TIMEOUT_MS; tests shorten it). */
+  inviteTimeoutMs?: number;
 }
 
 interface CallQuery {
@@ -65,6 +69,24 @@ export async function registerWsRoutes(app: FastifyInstance, o: WsRoutesOptions)
       if (socket.readyState === socket.OPEN) socket.close(1011, "internal error");
     },
   });
+
+  const common = {
+    token: z.string().optional().describe("API token, for clients that cannot set an Authorization header"),
+    ping: z.coerce.number().int().min(0).optional().describe("seconds between WebSocket pings (default 20; 0 = off)"),
+    dump: z.enum(["true", "false", "1", "0"]).optional().describe("write the call's events and commands to <paths.dumps>/<id>.events.jsonl"),
+  };
+  describeWebSocket(
+    app,
+    "/call",
+    "A call whose audio rides on this WebSocket: JSON commands and events, binary audio frames",
+    z.object({ id: z.string().optional().describe("call id (default s.<uuid>); an id from POST /api/playbook/run picks up its playbook"), serverSideTrack: z.string().optional(), ...common }),
+  );
+  const pbxQuery = z.object({ id: z.string().describe("the call to control"), hangupOnClose: z.enum(["true", "false", "1", "0"]).optional(), ...common });
+  describeWebSocket(app, "/call/pbx", "Control a call the controller holds (parked inbound, PBX, Twilio); audio stays on the PBX side", pbxQuery);
+  describeWebSocket(app, "/call/sip", "Alias of /call/pbx", pbxQuery);
+  if (o.twilio.enabled) {
+    describeWebSocket(app, "/media/twilio", "Twilio Media Streams (bidirectional <Connect><Stream>): µ-law 8 kHz", z.object({ token: z.string().optional(), playbook: z.string().optional() }));
+  }
 
   app.get("/call", { websocket: true, schema: { hide: true } }, (socket, req) => handleCall(socket, req, o));
   const pbx = (socket: WebSocket, req: FastifyRequest) => handlePbx(socket, req, o);
@@ -211,7 +233,7 @@ function handleCall(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions):
     if (call.state === "pending") {
       port.close(4408, "no invite in time");
     }
-  }, INVITE_TIMEOUT_MS);
+  }, o.inviteTimeoutMs ?? INVITE_TIMEOUT_MS);
   inviteTimer.unref();
 
   let warnedEarlyAudio = false;

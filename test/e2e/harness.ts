@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configSchema, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
-import { buildServer, type Server } from "../../src/http/server.js";
+import { buildServer, type Server, type ServerOptions } from "../../src/http/server.js";
 import { decodeWav, downmixToMono, resample } from "../../src/audio/index.js";
 
 export interface TestServer extends Server {
@@ -26,7 +26,7 @@ export interface TestServer extends Server {
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** Starts a controller; `overrides` are TOML-shaped (e.g. `{ http: { token: "t" } }`). */
-export async function startServer(overrides: DeepPartial<Record<string, unknown>> = {}): Promise<TestServer> {
+export async function startServer(overrides: DeepPartial<Record<string, unknown>> = {}, ws?: ServerOptions["ws"]): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "active-call-e2e-"));
   await cp(new URL("../../playbooks", import.meta.url), join(dir, "playbooks"), { recursive: true });
   const raw = {
@@ -46,7 +46,7 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
   const { mkdir } = await import("node:fs/promises");
   for (const d of Object.values(config.paths)) await mkdir(d, { recursive: true });
   const log = createLogger({ level: (process.env.E2E_LOG ?? "silent") as "info", format: "json", redactPersonal: true, secrets: [], tty: false, noColor: true });
-  const server = await buildServer({ config, env: {}, log, version: "test" });
+  const server = await buildServer({ config, env: {}, log, version: "test", ...(ws ? { ws } : {}) });
   await server.app.listen({ host: "127.0.0.1", port: 0 });
   const addr = server.app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;

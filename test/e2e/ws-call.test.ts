@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { CallClient } from "../../src/client/index.js";
 import type { CallEvent } from "../../src/client/index.js";
 import { fliteSpeech, peakOfPcmBytes, silence, startServer, type TestServer } from "./harness.js";
@@ -81,11 +82,11 @@ describe("/call with the default playbook", () => {
     const interruption = await client.waitFor("interruption", undefined, 20_000);
     expect(interruption).toMatchObject({ playId: "greeting", reason: "bargeIn" });
     const at = client.events.indexOf(interruption);
-    // Frames already on the wire when the interruption was decided: at most the 40 ms lead and the frame being
-    // sent (3 x 20 ms). Counted in frames, not clock time, so a slow machine cannot make this flaky.
     await talking;
-    const greetingAfter = audio.frames.filter((f) => f.afterEvent > at && f.afterEvent <= client.events.findIndex((e, i) => i > at && e.event === "trackStart"));
-    const tail = client.events.findIndex((e, i) => i > at && e.event === "trackStart") === -1 ? audio.frames.filter((f) => f.afterEvent > at) : greetingAfter;
+    // Greeting frames that arrived after the interruption event: only what was already on the wire, at most the
+    // 40 ms lead plus the frame being sent (3 x 20 ms). Counted in frames, never clock time.
+    const nextStart = client.events.findIndex((e, i) => i > at && e.event === "trackStart");
+    const tail = audio.frames.filter((f) => f.afterEvent > at && (nextStart === -1 || f.afterEvent <= nextStart));
     expect(tail.length).toBeLessThanOrEqual(3);
     const end = await client.waitFor("trackEnd", (e) => e.playId === "greeting");
     expect(end.reason).toBe("interrupted");
@@ -150,6 +151,17 @@ describe("/call bad input", () => {
     expect((await b.closed).code).toBe(1009);
   });
 
+  it("pings with the RFC 3339 server time at the requested interval", async () => {
+    const raw = new WebSocket(`${server.wsUrl}/call?ping=1`);
+    const payload = await new Promise<string>((resolve, reject) => {
+      raw.once("ping", (data: Buffer) => resolve(data.toString()));
+      raw.once("error", reject);
+    });
+    expect(payload).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Math.abs(Date.parse(payload) - Date.now())).toBeLessThan(60_000);
+    raw.close();
+  });
+
   it("close codes: 4400 bad id, 4409 id already live", async () => {
     const bad = await CallClient.connect(server.wsUrl, { id: "no spaces allowed" }).then(
       (c) => c.closed,
@@ -180,4 +192,19 @@ describe("/call bad input", () => {
     client.hangup();
     await client.closed;
   }, 30_000);
+});
+
+describe("/call invite timeout", () => {
+  it("a socket that sends no invite in time is closed with 4408 and its call ends", async () => {
+    const quick = await startServer({}, { inviteTimeoutMs: 300 });
+    try {
+      const client = await CallClient.connect(quick.wsUrl, { id: "slow-1" });
+      expect((await client.closed).code).toBe(4408);
+      await quick.calls.get("slow-1")?.ended;
+      expect(quick.calls.get("slow-1")?.state).toBe("ended");
+      expect(quick.calls.getLive("slow-1")).toBeUndefined();
+    } finally {
+      await quick.stop();
+    }
+  });
 });
