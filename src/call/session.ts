@@ -49,9 +49,12 @@ export interface NegotiatedMedia {
 /** What the call layer tells the metrics (CallMetrics implements it; tests may leave it out). */
 export interface CallMetricsSink {
   callStarted(type: string): void;
-  callEnded(e: { type: string; direction: string; reason: string; durationMs: number }): void;
+  /** `durationMs` (answer -> hangup) only for answered calls. */
+  callEnded(e: { type: string; direction: string; reason: string; durationMs?: number }): void;
   turnLatency(stage: "eou" | "asr" | "llm_ttft" | "tts_ttfb" | "first_audio", ms: number): void;
   bargeIn(strategy: string): void;
+  falseInterruption(): void;
+  eouSpeculation(outcome: "hit" | "miss"): void;
 }
 
 export interface PosthookSink {
@@ -164,6 +167,8 @@ export class CallSession {
     this.playbook = options.plan?.playbook;
     this.dump = options.dump ? new EventDump(options.deps.config.paths.dumps, this.id, this.log) : undefined;
     this.ended = new Promise((r) => (this.markEnded = r));
+    // A live call counts from creation (pending calls too) until it has ended.
+    this.deps.metrics?.callStarted(this.callType);
   }
 
   get attached(): boolean {
@@ -334,7 +339,6 @@ export class CallSession {
     });
     this.state = "active";
     this.answeredAt = this.now();
-    this.deps.metrics?.callStarted(this.callType);
     this.emit({ event: "answer", trackId: this.id, sdp: "", ...(this.media && this.callType === "websocket" ? { media: this.wireMedia() } : {}) });
     let conversation: Conversation;
     try {
@@ -442,7 +446,14 @@ export class CallSession {
       ...(Object.keys(extra).length > 0 ? { extra } : {}),
     });
     this.state = "ended";
-    this.deps.metrics?.callEnded({ type: this.callType, direction: this.direction, reason: end.reason, durationMs });
+    const m = this.deps.metrics;
+    if (m) {
+      m.callEnded({ type: this.callType, direction: this.direction, reason: end.reason, ...(this.answeredAt !== undefined ? { durationMs } : {}) });
+      const snap = this.conversation?.snapshot();
+      for (let i = 0; i < (snap?.interruptions.falseInterruptions ?? 0); i++) m.falseInterruption();
+      for (let i = 0; i < (snap?.turns.hits ?? 0); i++) m.eouSpeculation("hit");
+      for (let i = 0; i < (snap?.turns.misses ?? 0); i++) m.eouSpeculation("miss");
+    }
     const client = this.client;
     this.client = undefined;
     client?.close(1000, "call ended");

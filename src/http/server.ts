@@ -58,6 +58,14 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     userAgent: `active-call/${o.version}`,
     log,
     summarise: makeSummariser((model) => resolveLlm(model === undefined ? undefined : { model }, config)),
+    ...(metrics
+      ? {
+          onOutcome: (outcome: "ok" | "retry" | "failed") => {
+            metrics.posthookDelivery(outcome);
+            metrics.setPosthookSpooled(posthooks.pending);
+          },
+        }
+      : {}),
   });
   await posthooks.start();
 

@@ -88,6 +88,25 @@ describe("greeting (§2.8)", () => {
   });
 });
 
+describe("application-driven calls (respond: false)", () => {
+  it("keeps caller turns in the history but never asks the LLM or speaks", async () => {
+    const pb = loadPlaybook(`---\nllm: { provider: scripted }\ngreeting: false\n---\nHi\n`);
+    const r = makeRunner(pb, ["should never be said"], { respond: false });
+    r.runner.start();
+    r.runner.handle({ type: "callerTurn", text: "what is my balance" });
+    await r.runner.idle();
+    expect(r.llm.requests).toHaveLength(0);
+    expect(r.call.spoken()).toEqual([]);
+    expect(r.runner.snapshot().history.map((h) => h.message)).toEqual([{ role: "user", content: "what is my balance" }]);
+    // The same playbook answering (the default) does ask the LLM.
+    const answering = makeRunner(pb, ["Sure."]);
+    answering.runner.start();
+    answering.runner.handle({ type: "callerTurn", text: "what is my balance" });
+    await answering.runner.idle();
+    expect(answering.llm.requests).toHaveLength(1);
+  });
+});
+
 describe("scene switching (§3.3)", () => {
   it("switches on a <goto> tag: the rest of the reply is spoken, then a continuation turn in the new scene", async () => {
     const { runner, call, llm } = makeRunner(bank(), ['Sure. <goto scene="balance"/>Let me help.', "Please have your account number ready."]);
