@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppError } from "../errors.js";
+import type { AppError } from "../errors.js";
 import { mergeSettings, parseCallOption } from "./call-option.js";
 
 function fields(fn: () => unknown): { code: string; paths: string[]; message: string } {
