@@ -2,7 +2,7 @@
  * The built `active-call` command as a user runs it: a real process, real sockets, real signals.
  * Needs `npm run build` first (npm test does it).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,25 @@ const cleanEnv = () => {
 const tmp = () => mkdtempSync(join(tmpdir(), "ac-cli-"));
 const runSync = (args: string[], cwd = tmp(), env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...cleanEnv(), ...env }, encoding: "utf8", timeout: 15_000 });
+
+/** Starts the built binary on a free loopback port; resolves once it logs "http listening". */
+async function startBinary(cwd: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; addr: string; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd, env: cleanEnv() });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "http listening" line; output:\n${out}`)), 10_000);
+    child.stdout?.on("data", () => {
+      const line = out.split("\n").find((l) => l.includes('"http listening"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { addr: string }).addr);
+      }
+    });
+  });
+  return { child, exited, addr, output: () => out };
+}
 
 describe("active-call command", () => {
   it("--help lists every flag", () => {
@@ -91,20 +110,7 @@ describe("active-call command", () => {
 
   it("starts with no config, answers GET /health, and exits 0 on SIGTERM", async () => {
     const dir = tmp();
-    const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd: dir, env: cleanEnv() });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const addr = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "http listening" line; output:\n${out}`)), 10_000);
-      child.stdout.on("data", () => {
-        const line = out.split("\n").find((l) => l.includes('"http listening"'));
-        if (line) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { addr: string }).addr);
-        }
-      });
-    });
+    const { child, exited, addr, output } = await startBinary(dir);
     const res = await fetch(`http://${addr}/health`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "ok", version: VERSION });
@@ -112,7 +118,7 @@ describe("active-call command", () => {
     child.kill("SIGTERM");
     const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 5 s"), 5000))]);
     expect(code).toBe(0);
-    expect(out).toContain('"shutting down"');
+    expect(output()).toContain('"shutting down"');
   });
 
   it("the run command serves the embedded default: the console page and a call with hello.md that greets; SIGTERM ends it", async () => {
@@ -120,20 +126,7 @@ describe("active-call command", () => {
     const { CallClient } = await import("../src/client/index.js");
     const dir = tmp();
     cpSync(fileURLToPath(new URL("../playbooks", import.meta.url)), join(dir, "playbooks"), { recursive: true });
-    const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd: dir, env: cleanEnv() });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const addr = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "http listening" line; output:\n${out}`)), 10_000);
-      child.stdout.on("data", () => {
-        const line = out.split("\n").find((l) => l.includes('"http listening"'));
-        if (line) {
-          clearTimeout(timer);
-          resolve((JSON.parse(line) as { addr: string }).addr);
-        }
-      });
-    });
+    const { child, exited, addr } = await startBinary(dir);
     const page = await fetch(`http://${addr}/`);
     expect(page.headers.get("content-type")).toMatch(/text\/html/);
     expect(await page.text()).toContain("<script type=\"module\">");

@@ -298,6 +298,8 @@ export class CallSession {
     const respond = playbook !== undefined || option.settings.llm !== undefined;
     playbook ??= await this.appDrivenPlaybook();
     if (Object.keys(option.settings).length > 0) playbook = { ...playbook, settings: mergeSettings(playbook.settings, option.settings) };
+    // Refused before answering, so the client can pick another playbook on the same socket.
+    if (playbook.pipeline !== "serial") throw new AppError("UNSUPPORTED", `${playbook.name} uses the realtime pipeline, which this build does not run yet`);
     this.variables = { ...this.variables, ...option.variables };
 
     let leg = this.leg;
