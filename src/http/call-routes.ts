@@ -8,8 +8,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { AppError } from "../errors.js";
-import { PLAYBOOK_NAME } from "../config.js";
+import { AppError, ERROR_CODES } from "../errors.js";
 import type { CallManager } from "../call/manager.js";
 import type { CallSession } from "../call/session.js";
 
@@ -181,6 +180,8 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+      // Send the status and headers now: a client waits for them before reading, and the first event may be far off.
+      res.flushHeaders();
       const remove = call.subscribe((e) => {
         res.write(`event: ${e.event}\ndata: ${JSON.stringify(e)}\n\n`);
         if (e.event === "hangup") res.end();
@@ -205,7 +206,8 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
         summary: "Prepare a playbook for a browser session; open wsUrl and send invite",
         tags: ["playbooks"],
         body: z
-          .object({ playbook: z.string().regex(PLAYBOOK_NAME).optional(), content: z.string().max(1_000_000).optional(), variables: variables.optional() })
+          // The name rule is checked by the store, which answers 400 INVALID_NAME (§7.1), not BAD_REQUEST.
+          .object({ playbook: z.string().optional(), content: z.string().max(1_000_000).optional(), variables: variables.optional() })
           .refine((b) => (b.playbook === undefined) !== (b.content === undefined), { message: "give exactly one of playbook and content" }),
       },
     },
@@ -237,6 +239,13 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
   });
 }
 
+/** A command refusal whose code has no HTTP status of its own (WebSocket-only codes): answered with 400. */
+class RefusedCommand extends AppError {
+  override get httpStatus(): number {
+    return 400;
+  }
+}
+
 /**
  * Runs a command for REST: a command the call refuses answers with its error code (409, 422, 400) instead of
  * an `error` event that the REST caller would never see.
@@ -253,6 +262,9 @@ async function runCommand(call: CallSession, command: unknown): Promise<void> {
   }
   if (failure) {
     const code = failure.code as ConstructorParameters<typeof AppError>[0];
-    throw new AppError(code, failure.error, failure.details ? { details: failure.details as Record<string, unknown> } : {});
+    const options = failure.details ? { details: failure.details as Record<string, unknown> } : {};
+    // Codes of the catalogue without an HTTP status (UNKNOWN_COMMAND, BAD_COMMAND, …) are the client's fault: 400, not 500.
+    throw ERROR_CODES[code].http === undefined ? new RefusedCommand(code, failure.error, options) : new AppError(code, failure.error, options);
   }
 }
+

@@ -59,6 +59,11 @@ interface CallQuery {
 const bool = (v: string | undefined, dflt: boolean): boolean => (v === undefined ? dflt : v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : dflt);
 
 export async function registerWsRoutes(app: FastifyInstance, o: WsRoutesOptions): Promise<void> {
+  // An upgrade refused with an HTTP answer (401 from the token check, 404...) never becomes a WebSocket, and
+  // nothing else would close its connection: without this each refusal would hold a socket open for good.
+  app.addHook("onResponse", async (request) => {
+    if (request.headers.upgrade !== undefined && !request.raw.socket.destroyed) request.raw.socket.destroy();
+  });
   await app.register(fastifyWebsocket, {
     // ws closes with 1009 by itself above maxPayload; text messages get the smaller limit checked below.
     options: { maxPayload: Math.max(o.maxBinaryBytes, TEXT_LIMIT_BYTES) },
