@@ -5,15 +5,14 @@
  *
  * Skipped when /usr/bin/chromium is missing, except in CI (CI=true), where a missing browser fails the run.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { decodeWav, downmixToMono, encodeWav, resample } from "../../src/audio/index.js";
-import { silence, startServer, type TestServer } from "./harness.js";
+import { encodeWav } from "../../src/audio/index.js";
+import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -57,22 +56,9 @@ async function server(overrides: Record<string, unknown> = {}): Promise<TestServ
   return s;
 }
 
-/**
- * flite speech as mono PCM16 at RATE. Written to a file rather than harness.fliteSpeech's `-o /dev/stdout`: under
- * vitest's forks pool the child's stdout is a socket, which flite cannot open as a file, and it exits 0 with no bytes.
- */
-async function flite(dir: string, text: string): Promise<Int16Array> {
-  const path = join(dir, "flite.wav");
-  const r = spawnSync("flite", ["-voice", "slt", "-t", text, "-o", path]);
-  if (r.error || r.status !== 0) throw new Error(`flite failed: ${r.error?.message ?? r.stderr.toString()}`);
-  const wav = decodeWav(await readFile(path));
-  const mono = downmixToMono(wav.pcm, wav.channels);
-  return wav.sampleRate === RATE ? mono : resample(mono, wav.sampleRate, RATE);
-}
-
 /** The fake microphone: `lead` silence, the caller's words, `tail` silence (Chromium loops the file). */
 async function captureWav(dir: string, text: string, leadMs: number, tailMs: number): Promise<string> {
-  const speech = await flite(dir, text);
+  const speech = fliteSpeech(text, RATE);
   const pcm = new Int16Array(silence(leadMs, RATE).length + speech.length + silence(tailMs, RATE).length);
   pcm.set(speech, silence(leadMs, RATE).length);
   const path = join(dir, "caller.wav");
