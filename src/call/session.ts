@@ -13,8 +13,11 @@ import { AppError, isAppError, toAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
+import type { CallControl, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
 import { validateCommand } from "../pipeline/serial/commands.js";
+import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
+import type { TypedEmitter } from "../media/emitter.js";
 import { buildHook, type CallOutcome, type HookTarget } from "../playbook/posthook/summary.js";
 import type { NewHook } from "../playbook/posthook/delivery.js";
 import type { Playbook } from "../playbook/types.js";
@@ -35,6 +38,11 @@ export type WireEvent = { event: string; timestamp: number } & Record<string, un
 export interface CallClientPort {
   send(event: WireEvent): void;
   close(code: number, reason: string): void;
+}
+
+export interface LegSetup {
+  leg: MediaLeg;
+  media: NegotiatedMedia;
 }
 
 export interface NegotiatedMedia {
@@ -94,7 +102,9 @@ export interface CallSessionOptions {
   callee?: string | undefined;
   deps: CallDeps;
   /** websocket calls: builds the leg from the invite's options (BAD_REQUEST for an unsupported codec/rate). */
-  legFactory?: ((option: CallOption) => { leg: MediaLeg; media: NegotiatedMedia }) | undefined;
+  legFactory?: ((option: CallOption) => LegSetup | Promise<LegSetup>) | undefined;
+  /** PBX calls: the channel's control (answer, reject, hangup, transfer, DTMF). */
+  control?: CallControl | undefined;
   plan?: AttachedPlan | undefined;
   dump: boolean;
   agentTrackId?: string | undefined;
@@ -150,6 +160,10 @@ export class CallSession {
   private markEnded!: () => void;
   private finishing = false;
   private dtmfSeq = 0;
+  /** The PBX channel is already gone: nothing to hang up there. */
+  private pbxGone = false;
+  /** `sip.hangupHeaders` of the invite option: SIP headers on the BYE when the controller hangs up. */
+  private hangupHeaders: Record<string, string> | undefined;
   private commandRequestId: string | undefined;
 
   constructor(private readonly options: CallSessionOptions) {
@@ -169,6 +183,12 @@ export class CallSession {
     this.ended = new Promise((r) => (this.markEnded = r));
     // A live call counts from creation (pending calls too) until it has ended.
     this.deps.metrics?.callStarted(this.callType);
+    const control = options.control;
+    if (control) {
+      control.events.on("hangup", (e) => this.hangup({ reason: e.initiator === "caller" ? "caller" : "pbxLost", initiator: e.initiator, detail: e.cause, pbxGone: true }));
+      control.events.on("hold", (e) => this.emit({ event: "hold", trackId: this.id, onHold: e.onHold }));
+      control.events.on("other", (e) => this.emit({ event: "other", trackId: this.id, ...e }));
+    }
   }
 
   get attached(): boolean {
@@ -245,21 +265,32 @@ export class CallSession {
       case "reject": {
         const f = parseFields(rejectCommand, c);
         if (this.state !== "pending" && this.state !== "ringing") throw new AppError("INVALID_STATE", `reject is valid before the call is answered; call ${this.id} is ${this.state}`);
+        await this.options.control?.reject(f.code ?? 486, f.reason ?? "Busy Here");
         this.emit({ event: "reject", trackId: this.id, reason: f.reason ?? "rejected", code: f.code ?? 486 });
         return this.finish({ reason: "rejected", initiator: "client", ...(f.reason !== undefined ? { detail: f.reason } : {}) });
       }
-      case "ringing":
-        return; // a no-op on websocket calls (§3 table)
+      case "ringing": {
+        const control = this.options.control;
+        if (!control) return; // a no-op on websocket calls (§3 table)
+        if (this.state !== "pending" && this.state !== "ringing") throw new AppError("INVALID_STATE", `ringing is valid for a pending call; call ${this.id} is ${this.state}`);
+        const earlyMedia = c.earlyMedia === true;
+        await control.ringing(earlyMedia);
+        this.state = "ringing";
+        this.ringingAt ??= this.now();
+        this.emit({ event: "ringing", trackId: this.id, earlyMedia });
+        return;
+      }
       case "refer": {
         const f = parseFields(referCommand, c);
         const target = f.callee ?? f.target;
         if (target === undefined) throw new AppError("BAD_REQUEST", "refer needs callee", { details: { fields: [{ path: "callee", message: "required" }] } });
-        return this.transferRequested("refer", target);
+        const timeoutMs = f.options?.timeoutMs ?? (f.options?.timeout !== undefined ? f.options.timeout * 1000 : undefined);
+        return this.transferRequested({ mode: "refer", target, headers: f.options?.headers, timeoutMs });
       }
       case "transfer": {
         const f = parseFields(transferCommand, c);
         const mode = f.mode ?? (/^(sips?|tel):/i.test(f.target) ? "refer" : "dialplan");
-        return this.transferRequested(mode, f.target, f.context);
+        return this.transferRequested({ mode, target: f.target, context: f.context, headers: f.headers });
       }
       case "dtmf": {
         const f = parseFields(dtmfCommand, c);
@@ -301,11 +332,14 @@ export class CallSession {
     // Refused before answering, so the client can pick another playbook on the same socket.
     if (playbook.pipeline !== "serial") throw new AppError("UNSUPPORTED", `${playbook.name} uses the realtime pipeline, which this build does not run yet`);
     this.variables = { ...this.variables, ...option.variables };
+    if (option.sip?.hangupHeaders) this.hangupHeaders = option.sip.hangupHeaders;
 
     let leg = this.leg;
     if (!leg) {
       if (!this.options.legFactory) throw new AppError("INTERNAL", `call ${this.id} has no media leg`);
-      const made = this.options.legFactory(option);
+      // A PBX channel is answered before its media starts (mod_audio_fork needs an answered channel).
+      if (this.options.control && (this.state === "pending" || this.state === "ringing")) await this.options.control.answer();
+      const made = await this.options.legFactory(option);
       leg = made.leg;
       this.media = made.media;
     }
@@ -374,6 +408,13 @@ export class CallSession {
     }
     this.conversation = conversation;
     conversation.events.on("event", (e) => this.onConversationEvent(e));
+    // What the playbook asks of the call itself: transfers (already announced as `transfer requested`) and DTMF.
+    (conversation.events as unknown as TypedEmitter<{ control: [ControlRequest] }>).on("control", (c) => {
+      const done = (p: Promise<void>) => void p.catch((err: unknown) => this.emitError(c.command === "dtmf" ? "command" : "pbx", err));
+      if (c.command === "dtmf") done(this.sendDtmf(c.digits, 100, 100));
+      else if (c.command === "refer") done(this.transferRequested({ mode: "refer", target: c.callee }, true));
+      else done(this.transferRequested({ mode: "dialplan", target: c.target, context: c.context }, true));
+    });
     void conversation.closed.then((end) => this.finish(end));
     await conversation.start();
   }
@@ -388,16 +429,33 @@ export class CallSession {
     return this.deps.playbooks.parseContent("---\ngreeting: false\n---\n", "(no playbook)");
   }
 
-  private transferRequested(mode: "refer" | "dialplan", target: string, context?: string): void {
+  /**
+   * `refer`/`transfer` (and the playbook's transfers): on a PBX call the PBX does it and reports the outcome; on a
+   * websocket call only `transfer {state:"requested"}` is emitted and the application decides (§3.9).
+   */
+  private async transferRequested(request: TransferRequest, alreadyAnnounced = false): Promise<void> {
     if (this.callType === "twilio") throw new AppError("UNSUPPORTED", "transfer is not possible through a Twilio media stream");
     if (this.state !== "active") throw new AppError("INVALID_STATE", `transfer needs an answered call; call ${this.id} is ${this.state}`);
-    // Websocket calls have no PBX to transfer with: the application is told and decides (§3.9).
-    this.emit({ event: "transfer", trackId: this.id, mode, target, state: "requested", ...(context !== undefined ? { context } : {}) });
+    const base = { trackId: this.id, mode: request.mode, target: request.target, ...(request.context !== undefined ? { context: request.context } : {}) };
+    if (!alreadyAnnounced) this.emit({ event: "transfer", ...base, state: "requested" });
+    const control = this.options.control;
+    if (!control) return;
+    const outcome = await control.transfer(request);
+    if (outcome.state === "failed") {
+      this.emit({ event: "transfer", ...base, state: "failed", reason: outcome.reason, ...(outcome.code !== undefined ? { code: outcome.code } : {}) });
+      return;
+    }
+    this.emit({ event: "transfer", ...base, state: "accepted" });
+    this.hangup({ reason: request.mode === "refer" ? "refer" : "transferred", initiator: request.mode === "refer" ? "caller" : "agent", pbxGone: true });
   }
 
   /** In-band tones mixed into the agent audio, queued after what is playing (websocket and Twilio calls). */
-  private sendDtmf(digits: string, durationMs: number, gapMs: number): void {
+  private async sendDtmf(digits: string, durationMs: number, gapMs: number): Promise<void> {
     if (!this.conversation || !this.leg) throw new AppError("INVALID_STATE", "dtmf needs an answered call; send invite first");
+    if (this.options.control) {
+      await this.options.control.sendDtmf(digits, durationMs);
+      return;
+    }
     const rate = 16000;
     const pcm = dtmfTones(digits, rate, durationMs, gapMs);
     const text = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString("base64");
@@ -407,7 +465,8 @@ export class CallSession {
   // ------------------------------------------------------------------------------------------- ending
 
   /** Ends the call (REST hangup, socket closed, shutdown). Idempotent. */
-  hangup(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined; afterPlayout?: boolean }): void {
+  hangup(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined; afterPlayout?: boolean; pbxGone?: boolean }): void {
+    if (end.pbxGone) this.pbxGone = true;
     if (!this.live) return;
     if (this.conversation) {
       if (end.afterPlayout) {
@@ -420,15 +479,22 @@ export class CallSession {
     void this.finish(end);
   }
 
-  private async finish(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined }): Promise<void> {
+  private async finish(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined; headers?: Record<string, string> | undefined }): Promise<void> {
     if (this.finishing) return;
     this.finishing = true;
+    const wasAnswered = this.answeredAt !== undefined;
     this.state = "ending";
     this.hangupInfo = { reason: end.reason, initiator: end.initiator, ...(end.detail !== undefined ? { detail: end.detail } : {}) };
     if (this.conversation) await this.conversation.stop(end as ConversationEnd).catch(() => undefined);
     const rec = (this.conversation as { recording?: { path: string; bytes: number } } | undefined)?.recording;
     if (rec) this.recording = { path: rec.path, bytes: rec.bytes };
     await this.leg?.close("call ended").catch(() => undefined);
+    // The PBX channel goes too, unless it is already gone (caller hung up, transferred away) or was rejected.
+    const control = this.options.control;
+    if (control && !this.pbxGone && end.reason !== "rejected") {
+      const headers = end.headers ?? this.hangupHeaders;
+      await control.hangup({ cause: wasAnswered ? "NORMAL_CLEARING" : "NO_ANSWER", headers }).catch((err: unknown) => this.log.warn({ err }, "pbx hangup failed"));
+    }
     this.endedAt = this.now();
     const durationMs = this.answeredAt === undefined ? 0 : Math.max(0, this.endedAt - this.answeredAt);
     const extra = Object.fromEntries(Object.entries(this.variables).filter(([k]) => !k.startsWith("_")));
@@ -541,6 +607,7 @@ export class CallSession {
       case "sceneChange":
         this.scene = e.to;
         break;
+
       case "interruption":
         if (e.reason === "bargeIn") this.deps.metrics?.bargeIn(this.playbook?.settings.interruption?.strategy ?? this.deps.config.defaults.interruption.strategy ?? "both");
         break;

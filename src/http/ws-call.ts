@@ -66,7 +66,12 @@ export async function registerWsRoutes(app: FastifyInstance, o: WsRoutesOptions)
   });
   await app.register(fastifyWebsocket, {
     // ws closes with 1009 by itself above maxPayload; text messages get the smaller limit checked below.
-    options: { maxPayload: Math.max(o.maxBinaryBytes, TEXT_LIMIT_BYTES) },
+    options: {
+      maxPayload: Math.max(o.maxBinaryBytes, TEXT_LIMIT_BYTES),
+      // Echo the first offered subprotocol: FreeSWITCH's libwebsockets client (mod_audio_fork offers
+      // "audio.drachtio.org") drops a connection whose 101 does not name it. Clients that offer none get none.
+      handleProtocols: (protocols: Set<string>) => protocols.values().next().value ?? false,
+    },
     // A socket error is the client's (oversized frame, bad framing): ws has already sent its close frame (1009,
     // 1002...); it is logged at debug, and only a socket still open is closed, with 1011.
     errorHandler: (err, socket, request) => {

@@ -1,0 +1,47 @@
+/**
+ * CallControl (DESIGN.md "The seams"): what the call layer asks of the PBX that holds a call. FreeSWITCH
+ * implements it over ESL, Asterisk over ARI; WebSocket and Twilio calls have none (the call layer then does
+ * what the API specifies for them: in-band DTMF, `transfer {state:"requested"}` only).
+ */
+import type { TypedEmitter } from "../media/emitter.js";
+
+export type PbxKind = "freeswitch" | "asterisk";
+
+export interface TransferRequest {
+  mode: "refer" | "dialplan";
+  target: string;
+  /** Dialplan context (`dialplan` mode); default the PBX's `transfer_context`. */
+  context?: string | undefined;
+  /** Extra SIP headers on the REFER / INVITE where the PBX allows it. */
+  headers?: Record<string, string> | undefined;
+  /** How long to wait for the REFER outcome (default 10 000 ms). */
+  timeoutMs?: number | undefined;
+}
+
+export type TransferOutcome = { state: "accepted" } | { state: "failed"; code?: number | undefined; reason: string };
+
+export type CallControlEvents = {
+  /** The PBX ended the channel (the caller hung up, or it is gone). */
+  hangup: [{ cause: string; sipCode?: number | undefined; initiator: "caller" | "system" }];
+  hold: [{ onHold: boolean }];
+  /** PBX-specific events worth passing on (`other` event). */
+  other: [{ sender: string; extra: Record<string, unknown> }];
+};
+
+export interface CallControl {
+  readonly pbx: PbxKind;
+  readonly events: TypedEmitter<CallControlEvents>;
+  /** 200 OK (answers a pending inbound call). */
+  answer(): Promise<void>;
+  /** 180, or 183 with early media. */
+  ringing(earlyMedia: boolean): Promise<void>;
+  /** Rejects an unanswered call with a SIP code (as exactly as the PBX allows). */
+  reject(code: number, reason: string): Promise<void>;
+  /** Ends the channel; `headers` go on the BYE where the PBX can add them. Idempotent; "already gone" is fine. */
+  hangup(options: { cause?: string; headers?: Record<string, string> | undefined }): Promise<void>;
+  transfer(request: TransferRequest): Promise<TransferOutcome>;
+  /** Out-of-band DTMF to the caller (`w` = 500 ms pause). */
+  sendDtmf(digits: string, durationMs: number): Promise<void>;
+  /** Stops what the PBX itself plays on the channel (barge-in on `pbx:` playback). */
+  stopPlayback(): Promise<void>;
+}
