@@ -124,6 +124,7 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
     log.fatal({ addr: config.http.addr, code }, "cannot listen");
     await flushAndExit(log, 1);
   }
+  await server.start();
   const bound = app.server.address();
   log.info({ addr: typeof bound === "object" && bound ? `${bound.address}:${bound.port}` : config.http.addr }, "http listening");
 }

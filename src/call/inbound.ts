@@ -10,12 +10,14 @@
 import type { CallOption } from "./call-option.js";
 import type { CallManager } from "./manager.js";
 import type { InboundRouter, IncomingCall, RouteDecision } from "./router.js";
-import type { CallSession, CallType, NegotiatedMedia } from "./session.js";
-import type { MediaLeg } from "../media/leg.js";
+import type { CallSession, CallType, LegSetup } from "./session.js";
+import type { CallControl } from "../pbx/call-control.js";
 
 export interface AdmitOptions {
   /** Starts media once the call is answered (the PBX answers the channel and starts its fork/RTP). */
-  legFactory: (option: CallOption) => { leg: MediaLeg; media: NegotiatedMedia };
+  legFactory: (option: CallOption) => LegSetup | Promise<LegSetup>;
+  /** The PBX channel's control (answer, reject, hangup, transfer, DTMF). */
+  control?: CallControl | undefined;
   /** Aborts routing (the caller hung up while the webhook was asked). */
   signal?: AbortSignal;
 }
@@ -35,11 +37,15 @@ export async function admitInbound(calls: CallManager, router: InboundRouter, in
     callee: incoming.callee,
     headers: incoming.headers,
     legFactory: options.legFactory,
+    control: options.control,
     plan: decision.action === "playbook" ? { playbook: decision.playbook, variables: decision.variables, source: decision.source } : { variables: decision.action === "attach" ? decision.variables : incoming.variables },
   });
   switch (decision.action) {
     case "reject":
+      // Recorded as rejected first (the PBX's own hangup event that follows the reject must not re-label it),
+      // then the caller gets the router's SIP status (503 when nothing can take the call), never silence.
       call.hangup({ reason: "rejected", initiator: "system", detail: decision.detail });
+      await options.control?.reject(decision.code, decision.reason).catch((err: unknown) => calls.deps.log.warn({ err, callId: call.id }, "pbx reject failed"));
       break;
     case "playbook":
       await call.command({ command: "accept" }, "rest");

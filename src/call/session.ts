@@ -122,6 +122,8 @@ export interface HangupInfo {
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 const SECRET_KEY = /(token|secret|password|key)/i;
+/** How long a PBX call whose media leg dropped waits for the PBX's hangup event before ending as `error`. */
+const MEDIA_LOSS_GRACE_MS = 1000;
 
 export class CallSession {
   readonly id: string;
@@ -371,7 +373,15 @@ export class CallSession {
 
   private async startConversation(leg: MediaLeg, playbook: Playbook, respond: boolean, inactivityTimeoutMs: number): Promise<void> {
     leg.events.on("close", (e) => {
-      if (this.live) this.hangup({ reason: e.reason === "caller" ? "caller" : "error", initiator: e.reason === "caller" ? "caller" : "system", detail: e.detail });
+      if (!this.live) return;
+      const end = { reason: e.reason === "caller" ? "caller" : "error", initiator: e.reason === "caller" ? "caller" : ("system" as HangupInitiator), detail: e.detail };
+      // On a PBX call the media socket closes when the channel hangs up, racing the PBX's own hangup event, which
+      // says why: give that event a moment before calling the lost media an error.
+      if (this.options.control && e.reason !== "caller") {
+        setTimeout(() => this.live && this.hangup(end), MEDIA_LOSS_GRACE_MS).unref();
+        return;
+      }
+      this.hangup(end);
     });
     this.state = "active";
     this.answeredAt = this.now();
@@ -491,6 +501,18 @@ export class CallSession {
     await this.leg?.close("call ended").catch(() => undefined);
     // The PBX channel goes too, unless it is already gone (caller hung up, transferred away) or was rejected.
     const control = this.options.control;
+    // The media leg closing (FS closes the fork when the caller hangs up) can end the conversation before the
+    // PBX's hangup event arrives: wait a moment for it rather than killing a channel that is already going.
+    if (control && !this.pbxGone && end.reason === "caller") {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, MEDIA_LOSS_GRACE_MS);
+        timer.unref();
+        control.events.once("hangup", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     if (control && !this.pbxGone && end.reason !== "rejected") {
       const headers = end.headers ?? this.hangupHeaders;
       await control.hangup({ cause: wasAnswered ? "NORMAL_CLEARING" : "NO_ANSWER", headers }).catch((err: unknown) => this.log.warn({ err }, "pbx hangup failed"));

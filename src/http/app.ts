@@ -35,6 +35,8 @@ export interface HttpAppOptions {
   console?: boolean;
   /** For `uptimeMs`; injectable for tests. */
   now?: () => number;
+  /** Each enabled PBX's connection state (/health, /ready). */
+  pbxStatus?: () => Record<string, { connected: boolean; since: string }>;
 }
 
 /** Where a failing value was: `body.to`, `query.limit`, `params.name`. */
@@ -129,14 +131,23 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     void reply.status(404).send(err.toBody());
   });
 
-  app.get("/health", { schema: { summary: "Liveness", tags: ["meta"] } }, async () => ({
-    status: "ok",
-    version: options.version,
-    uptimeMs: Math.max(0, Math.round(now() - startedAt)),
-  }));
+  app.get("/health", { schema: { summary: "Liveness", tags: ["meta"] } }, async () => {
+    const pbx = Object.entries(options.pbxStatus?.() ?? {});
+    return {
+      status: "ok",
+      version: options.version,
+      uptimeMs: Math.max(0, Math.round(now() - startedAt)),
+      ...(pbx.length > 0 ? { pbx: Object.fromEntries(pbx.map(([k, v]) => [k, { state: v.connected ? "connected" : "reconnecting", since: v.since }])) } : {}),
+    };
+  });
 
-  // No PBX adapter exists yet, so nothing can be disconnected: ready as soon as we listen.
-  app.get("/ready", { schema: { summary: "Readiness", tags: ["meta"] } }, async () => ({ status: "ready" }));
+  // 503 while an enabled PBX is disconnected: a load balancer then sends new calls elsewhere.
+  app.get("/ready", { schema: { summary: "Readiness", tags: ["meta"] } }, async (_req, reply) => {
+    const pbx = options.pbxStatus?.() ?? {};
+    const degraded = Object.values(pbx).some((p) => !p.connected);
+    if (degraded) void reply.code(503);
+    return { status: degraded ? "degraded" : "ready", ...pbx };
+  });
 
   registerOpenApiRoute(app);
   registerDocsRoute(app);

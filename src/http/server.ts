@@ -20,6 +20,10 @@ import { buildHttpApp } from "./app.js";
 import { registerCallRoutes } from "./call-routes.js";
 import { registerWebConsole } from "./web-console.js";
 import { registerWsRoutes, type WsRoutesOptions } from "./ws-call.js";
+import { registerForkRoute } from "./fork-route.js";
+import { admitInbound } from "../call/inbound.js";
+import { ForkRegistry } from "../media/fork-registry.js";
+import { FreeswitchAdapter } from "../pbx/freeswitch/adapter.js";
 
 export interface ServerOptions {
   config: Config;
@@ -39,6 +43,9 @@ export interface Server {
   playbooks: PlaybookStore;
   posthooks: PosthookDelivery;
   metrics: CallMetrics | undefined;
+  freeswitch: FreeswitchAdapter | undefined;
+  /** Starts the PBX adapters (after the HTTP server listens, so forks can connect). */
+  start(): Promise<void>;
   /** Ends live calls (reason `shutdown`), closes the server, stops hook delivery (undelivered hooks stay spooled). */
   close(): Promise<void>;
 }
@@ -79,6 +86,21 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     ...(o.now ? { now: o.now } : {}),
   });
 
+  // FreeSWITCH (issue 8): the adapter hands calls over; the router decides; media comes on /media/fork/<uuid>.
+  const forks = new ForkRegistry();
+  const freeswitch = config.freeswitch.enabled
+    ? new FreeswitchAdapter({
+        config: config.freeswitch,
+        forks,
+        log,
+        onCall: (h) =>
+          void admitInbound(calls, router, h.incoming, { control: h.control, legFactory: () => h.startMedia() }).catch((err: unknown) => {
+            log.error({ err, callId: h.incoming.callId }, "FreeSWITCH call could not be taken over");
+            void h.control.reject(503, "Service Unavailable").catch(() => undefined);
+          }),
+      })
+    : undefined;
+
   const app = await buildHttpApp({
     log,
     version: o.version,
@@ -90,6 +112,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     ...(metrics ? { metrics } : {}),
     playbooks: { store: playbooks },
     console: config.http.console,
+    pbxStatus: (): Record<string, { connected: boolean; since: string }> => (freeswitch ? { freeswitch: freeswitch.status() } : {}),
   });
   await registerWsRoutes(app, {
     calls,
@@ -102,6 +125,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     ...o.ws,
   });
   registerCallRoutes(app, { calls });
+  registerForkRoute(app, { forks, log });
   if (config.http.console) registerWebConsole(app);
 
   return {
@@ -111,8 +135,14 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     playbooks,
     posthooks,
     metrics,
+    freeswitch,
+    async start() {
+      await freeswitch?.start();
+    },
     async close() {
       await calls.shutdown();
+      await freeswitch?.stop();
+      forks.cancelAll();
       await app.close();
       await posthooks.stop();
     },

@@ -28,10 +28,14 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 /** Starts a controller; `overrides` are TOML-shaped (e.g. `{ http: { token: "t" } }`). */
 export async function startServer(overrides: DeepPartial<Record<string, unknown>> = {}, ws?: ServerOptions["ws"]): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), "active-call-e2e-"));
+  // The port is chosen first, so that URLs the PBX is given (the audio fork's) can name it.
+  const port = await freePort();
+  const fs = overrides.freeswitch as Record<string, unknown> | undefined;
   await cp(new URL("../../playbooks", import.meta.url), join(dir, "playbooks"), { recursive: true });
   const raw = {
     ...overrides,
-    http: { addr: "127.0.0.1:0", ...(overrides.http as object) },
+    http: { addr: `127.0.0.1:${port}`, ...(overrides.http as object) },
+    ...(fs ? { freeswitch: { audio_fork_url: `ws://127.0.0.1:${port}/media/fork`, ...fs } } : {}),
     paths: {
       playbooks: join(dir, "playbooks"),
       sounds: join(dir, "sounds"),
@@ -47,9 +51,8 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
   for (const d of Object.values(config.paths)) await mkdir(d, { recursive: true });
   const log = createLogger({ level: (process.env.E2E_LOG ?? "silent") as "info", format: "json", redactPersonal: true, secrets: [], tty: false, noColor: true });
   const server = await buildServer({ config, env: {}, log, version: "test", ...(ws ? { ws } : {}) });
-  await server.app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = server.app.server.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
+  await server.app.listen({ host: "127.0.0.1", port });
+  await server.start();
   return {
     ...server,
     baseUrl: `http://127.0.0.1:${port}`,
@@ -61,6 +64,18 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
 }
 
 /** Speech from flite (pocketsphinx understands its voices) as mono PCM16 at `rate`. */

@@ -1,0 +1,544 @@
+/**
+ * AudioForkLeg: the media leg of a FreeSWITCH call whose audio rides on a mod_audio_fork WebSocket
+ * (media-protocols.md §2; jambonz module line). FS is the WebSocket client; the http layer hands the socket over
+ * (ForkRegistry) and feeds every frame to `handleMessage` (see `bindForkSocket`).
+ *
+ * In (FS → us):
+ * - the first text frame is the metadata given to `uuid_audio_fork … start` (kept verbatim in `metadata`,
+ *   `metadata` event of `forkEvents`);
+ * - binary frames are raw L16 little-endian mono at `forkRate`, sized by the caller's packetisation (640 B / 20 ms,
+ *   960 B / 30 ms at 16 kHz...): they are re-chunked by byte count into 20 ms frames (an odd byte is carried);
+ * - a zero-length binary frame is FS's graceful shutdown: the leg closes with reason `transport`;
+ * - later text frames: mark replies `{"type": "mark", "data": {"name":"…", "event": "playout"|"cleared"}}`
+ *   (parsed as JSON, spacing irrelevant); anything else (send_text, stop text) becomes a `text` event.
+ *
+ * Out, `mode: "stream"` (10-argument start with streaming playback): agent audio is paced locally in 20 ms binary
+ * L16 frames at `playbackRate`, at most `leadMs` (default 60) ahead of real time, on top of FS's own 80/40 ms
+ * pre-buffer. With `useMarks` (default true) a `{"type":"mark","data":{"name":"<playId>:<seq>"}}` follows the
+ * last frame of each utterance (at most 30 outstanding). Replies are recorded in `confirmedMarks` and emitted as
+ * `markReply`; a mark still unanswered `markTimeoutMs` (2 s) after its audio should have played (pacer time +
+ * FS pre-buffer) turns marks off for the call (`marksDisabled` event): older module, or `send_silence_when_idle`
+ * missing. trackStart/trackEnd and `mark()` are always driven by the local pacer clock (accurate within the lead
+ * plus FS's pre-buffer); the FS replies are confirmation on top of it.
+ * `clear()` stops the pacer (fading when `fadeOutMs` is given), then sends `{"type":"killAudio"}` and calls
+ * `onFlush` (the adapter issues `uuid_break <uuid> all`), after the fade tail when there is one.
+ *
+ * Out, `mode: "file"` (drachtio line, or streaming off): there is no pacing. The audio of each utterance
+ * (`write`/`play`) is accumulated and sent, when the utterance ends (`endPlay`, or the end of `play`'s source), as
+ * one `{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":<playbackRate>,"audioContent":"<base64
+ * L16>","textContent":""}}`, followed by a `playAudio` event of `forkEvents` ({playId, seq}). FS writes the file
+ * and fires `mod_audio_fork::play_audio` (in the same order); the adapter plays it (`uuid_broadcast`, one at a
+ * time) and reports the playback with `filePlaybackStarted(playId)` (PLAYBACK_START → trackStart) and
+ * `filePlaybackEnded(playId, "done"|"break")` (PLAYBACK_STOP → trackEnd, resolves `play()` and `mark()`).
+ * `clear()` ends every unfinished utterance as interrupted (played = time since its start), and calls `onFlush`
+ * (`uuid_break <uuid> all`); no killAudio is sent in file mode.
+ */
+
+import type { AudioFrame } from "../audio/index.js";
+import { resample } from "../audio/index.js";
+import type { Logger } from "../log.js";
+import type { MediaClock, TimerHandle } from "./clock.js";
+import { realClock } from "./clock.js";
+import { TypedEmitter } from "./emitter.js";
+import type { ForkSocket } from "./fork-registry.js";
+import type { DtmfSource, LegCloseReason } from "./leg.js";
+import { PacedLeg } from "./paced-leg.js";
+import type {
+  AgentAudio,
+  ClearOptions,
+  ClearResult,
+  MarkResult,
+  PacedFrameInfo,
+  PlayOptions,
+  PlayOutcome,
+  PlayStatus,
+  PlaySummary,
+  TrackEndEvent,
+} from "./pacer.js";
+import { WireDecoder } from "./wire-codec.js";
+
+export type AudioForkRate = 8000 | 16000;
+export type AudioForkMode = "stream" | "file";
+
+export interface AudioForkLegOptions {
+  id: string;
+  /** Rate of the caller L16 FS forks (`8k` / `16k` in the start command). */
+  forkRate: AudioForkRate;
+  /** Rate of the agent audio we send (argv 9 in stream mode, `sampleRate` of playAudio in file mode; default 16000). */
+  playbackRate?: number;
+  mode: AudioForkMode;
+  /** Send a mark after each utterance (stream mode; default true). */
+  useMarks?: boolean;
+  /** How far ahead of real time agent audio is sent (default 60). */
+  leadMs?: number;
+  /** How long after its audio should have played a mark may stay unanswered before marks are turned off (default 2000). */
+  markTimeoutMs?: number;
+  clock?: MediaClock;
+  /** Sends one frame: Buffer = binary, string = text (the http layer passes `ws.send`). */
+  send: (data: Buffer | string) => void;
+  /** Barge-in flush on the PBX side: the adapter issues `uuid_break <uuid> all`. */
+  onFlush?: () => void;
+  /** Caller frames buffered before the oldest are dropped (default 250 = 5 s). */
+  callerCapacity?: number;
+  log?: Logger;
+}
+
+export interface AudioForkMetadata {
+  /** The first text frame, verbatim. */
+  text: string;
+  /** Its JSON value, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+export type AudioForkMarkEvent = "playout" | "cleared";
+
+export interface AudioForkMarkReply {
+  name: string;
+  /** Utterance the mark followed (undefined for a reply to a mark we did not send). */
+  playId: string | undefined;
+  event: AudioForkMarkEvent;
+  /** Leg media time of the reply. */
+  atMs: number;
+}
+
+export interface AudioForkPlayAudio {
+  playId: string;
+  /** 1, 2, ... in sending order: the n-th `mod_audio_fork::play_audio` event belongs to seq n. */
+  seq: number;
+  sampleRate: number;
+  durationMs: number;
+}
+
+export type AudioForkLegEvents = {
+  metadata: [AudioForkMetadata];
+  /** FS answered a mark we sent. */
+  markReply: [AudioForkMarkReply];
+  /** Marks were turned off for this call (a mark went unanswered); the pacer clock is the only ledger. */
+  marksDisabled: [{ mark: string }];
+  /** A text frame other than the metadata or a mark reply (send_text, stop text...). */
+  text: [{ text: string; json: unknown }];
+  /** File mode: a playAudio message was sent; the adapter plays the file FS reports in `::play_audio`. */
+  playAudio: [AudioForkPlayAudio];
+};
+
+/** At most this many marks outstanding in FS (media-protocols.md §2.5). */
+export const MAX_OUTSTANDING_MARKS = 30;
+/** FS pre-buffers about this much streamed audio before playout. */
+const FS_PREBUFFER_MS = 80;
+const FRAME_MS = 20;
+const KILL_AUDIO = '{"type":"killAudio"}';
+
+interface PendingMark {
+  playId: string;
+  timer: TimerHandle | undefined;
+}
+
+interface FileUtterance {
+  playId: string;
+  chunks: Int16Array[];
+  samples: number;
+  sent: boolean;
+  startedAtMs: number | undefined;
+  done: boolean;
+  markWaiters: ((played: boolean, atMs: number) => void)[];
+  playWaiters: ((outcome: PlayOutcome) => void)[];
+  outcome: PlayOutcome | undefined;
+}
+
+/** L16 little-endian bytes of `pcm` (a fresh Buffer: a WebSocket may keep it after `send`). */
+export function pcmToL16(pcm: Int16Array): Buffer {
+  const out = Buffer.allocUnsafe(pcm.length * 2);
+  for (let i = 0; i < pcm.length; i++) out.writeInt16LE(pcm[i] as number, i * 2);
+  return out;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function markReplyOf(json: unknown): { name: string; event: AudioForkMarkEvent } | undefined {
+  if (typeof json !== "object" || json === null) return undefined;
+  const o = json as { type?: unknown; data?: unknown };
+  if (o.type !== "mark" || typeof o.data !== "object" || o.data === null) return undefined;
+  const d = o.data as { name?: unknown; event?: unknown };
+  if (typeof d.name !== "string" || (d.event !== "playout" && d.event !== "cleared")) return undefined;
+  return { name: d.name, event: d.event };
+}
+
+export class AudioForkLeg extends PacedLeg {
+  readonly mode: AudioForkMode;
+  readonly forkRate: AudioForkRate;
+  readonly playbackRate: number;
+  readonly forkEvents = new TypedEmitter<AudioForkLegEvents>();
+  /** Every mark reply received, in order. */
+  readonly confirmedMarks: AudioForkMarkReply[] = [];
+  /** The metadata text frame (undefined until it arrived). */
+  metadata: AudioForkMetadata | undefined;
+  /** Binary frames sent (stream mode). */
+  sentFrames = 0;
+  /** Marks not sent because MAX_OUTSTANDING_MARKS were outstanding. */
+  skippedMarks = 0;
+
+  private readonly sendData: (data: Buffer | string) => void;
+  private readonly onFlush: (() => void) | undefined;
+  private readonly log: Logger | undefined;
+  private readonly markTimeoutMs: number;
+  private readonly decoder: WireDecoder;
+  private marksOn: boolean;
+  private markSeq = 0;
+  private readonly pendingMarks = new Map<string, PendingMark>();
+  private readonly sentPerPlay = new Map<string, number>();
+  private readonly markedPlays = new Set<string>();
+  private flushTimer: TimerHandle | undefined;
+  private textFrames = 0;
+  // file mode
+  private readonly files = new Map<string, FileUtterance>();
+  private playAudioSeq = 0;
+
+  constructor(options: AudioForkLegOptions) {
+    if (options.forkRate !== 8000 && options.forkRate !== 16000) throw new RangeError(`fork rate ${String(options.forkRate)} is not supported`);
+    const playbackRate = options.playbackRate ?? 16000;
+    if (![8000, 16000, 24000, 32000, 48000, 64000].includes(playbackRate)) throw new RangeError(`playback rate ${String(playbackRate)} is not supported`);
+    super({
+      id: options.id,
+      clock: options.clock ?? realClock,
+      callerRate: options.forkRate,
+      agentRate: playbackRate,
+      agentFrameMs: FRAME_MS,
+      leadMs: options.leadMs ?? 60,
+      callerCapacity: options.callerCapacity,
+    });
+    this.mode = options.mode;
+    this.forkRate = options.forkRate;
+    this.playbackRate = playbackRate;
+    this.sendData = options.send;
+    this.onFlush = options.onFlush;
+    this.log = options.log;
+    this.markTimeoutMs = options.markTimeoutMs ?? 2000;
+    this.marksOn = options.mode === "stream" && (options.useMarks ?? true);
+    this.decoder = new WireDecoder({ codec: "pcm", sampleRate: options.forkRate });
+    this.pacer.events.on("trackEnd", (e) => this.onTrackEnd(e));
+  }
+
+  /** Marks are sent (stream mode, `useMarks`, not turned off by a missing reply). */
+  get marksEnabled(): boolean {
+    return this.marksOn;
+  }
+
+  /** Marks sent and not answered yet. */
+  get pendingMarkNames(): string[] {
+    return [...this.pendingMarks.keys()];
+  }
+
+  /** One WebSocket frame from FS. Ignored after close. */
+  handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) {
+      if (data.length === 0) {
+        this.shutdown("transport", "graceful shutdown");
+        return;
+      }
+      this.pushCallerPcm(this.decoder.decode(data));
+      return;
+    }
+    const text = data.toString("utf8");
+    const json = parseJson(text);
+    const first = this.textFrames++ === 0;
+    const reply = markReplyOf(json);
+    // The metadata comes first; a mark reply can only be first when FS was started without metadata.
+    if (first && !(reply && this.pendingMarks.has(reply.name))) {
+      this.metadata = { text, json };
+      this.forkEvents.emit("metadata", this.metadata);
+      return;
+    }
+    if (reply) {
+      this.onMarkReply(reply.name, reply.event);
+      return;
+    }
+    this.forkEvents.emit("text", { text, json });
+  }
+
+  /** A DTMF digit the adapter saw on ESL (the fork carries none): emits a `dtmf` event at the caller media time. */
+  pushDtmf(digit: string, durationMs?: number, source: DtmfSource = "pbx"): void {
+    this.emitDtmf(digit, durationMs, source);
+  }
+
+  /** The socket closed or failed (FS stopped the fork, or the call went away). */
+  hangup(reason: "caller" | "transport" | "error" = "transport", detail?: string): void {
+    this.shutdown(reason, detail);
+  }
+
+  // --- agent audio -----------------------------------------------------------------------------------------
+
+  override play(source: AgentAudio | Iterable<AgentAudio> | AsyncIterable<AgentAudio>, options: PlayOptions): Promise<PlayOutcome> {
+    if (this.mode === "stream") return super.play(source, options);
+    return this.playFile(source, options);
+  }
+
+  override write(playId: string, pcm: Int16Array): void {
+    if (this.mode === "stream") {
+      super.write(playId, pcm);
+      return;
+    }
+    if (this.closed) return;
+    const u = this.fileOf(playId);
+    if (u.sent) {
+      this.log?.debug({ legId: this.id, playId }, "audio fork: audio written after the utterance was sent is dropped");
+      return;
+    }
+    u.chunks.push(pcm.slice());
+    u.samples += pcm.length;
+  }
+
+  override endPlay(playId: string): void {
+    if (this.mode === "stream") {
+      super.endPlay(playId);
+      return;
+    }
+    if (this.closed) return;
+    const u = this.files.get(playId);
+    if (u && !u.sent) this.sendPlayAudio(u);
+  }
+
+  override mark(name: string, playId?: string): Promise<MarkResult> {
+    if (this.mode === "stream") return super.mark(name, playId);
+    return new Promise<MarkResult>((resolve) => {
+      let target: FileUtterance | undefined;
+      if (playId !== undefined) target = this.files.get(playId);
+      else for (const u of this.files.values()) if (!u.done) target = u;
+      if (!target || target.done || this.closed) {
+        resolve({ name, played: !this.closed && (target?.outcome?.interrupted !== true), atMs: this.nowMs });
+        return;
+      }
+      target.markWaiters.push((played, atMs) => resolve({ name, played, atMs }));
+    });
+  }
+
+  override status(playId: string): PlayStatus | undefined {
+    if (this.mode === "stream") return super.status(playId);
+    const u = this.files.get(playId);
+    if (!u) return undefined;
+    const totalMs = (u.samples * 1000) / this.playbackRate;
+    const playedMs = u.outcome ? u.outcome.playedMs : u.startedAtMs === undefined ? 0 : Math.min(totalMs, this.nowMs - u.startedAtMs);
+    return { playId, playedMs, releasedMs: u.sent ? totalMs : 0, totalMs, started: u.startedAtMs !== undefined, ended: u.sent };
+  }
+
+  override clear(options?: ClearOptions): ClearResult {
+    if (this.mode === "file") return this.clearFiles();
+    const result = super.clear(options);
+    if (this.closed) return result;
+    for (const p of result.plays) if (p.interrupted) this.markedPlays.add(p.playId);
+    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
+    this.flushTimer = undefined;
+    const fade = (options?.fadeOutMs ?? 0) > 0 && result.stopAtMs > result.clearedAtMs;
+    if (!fade) this.flush();
+    else {
+      this.flushTimer = this.clock.setTimer(() => {
+        this.flushTimer = undefined;
+        if (!this.closed) this.flush();
+      }, result.stopAtMs - result.clearedAtMs);
+    }
+    return result;
+  }
+
+  // --- file mode hooks (the adapter, from ESL events) -------------------------------------------------------
+
+  /** File mode: FS started playing the utterance's file (PLAYBACK_START): trackStart. */
+  filePlaybackStarted(playId: string): void {
+    const u = this.files.get(playId);
+    if (!u || u.done || u.startedAtMs !== undefined || this.closed) return;
+    u.startedAtMs = this.nowMs;
+    this.events.emit("trackStart", { playId, atMs: u.startedAtMs });
+  }
+
+  /** File mode: FS stopped playing it (PLAYBACK_STOP, `Playback-Status: done|break`): trackEnd. */
+  filePlaybackEnded(playId: string, status: "done" | "break"): void {
+    const u = this.files.get(playId);
+    if (!u || u.done) return;
+    this.finishFile(u, status === "break");
+  }
+
+  // --- PacedLeg ----------------------------------------------------------------------------------------------
+
+  protected sendFrame(frame: AudioFrame, info: PacedFrameInfo): void {
+    if (this.closed || this.mode !== "stream") return;
+    this.send(pcmToL16(frame.pcm));
+    this.sentFrames++;
+    const playId = info.playId;
+    if (playId === undefined || !info.speaking) return;
+    const sent = (this.sentPerPlay.get(playId) ?? 0) + 1;
+    this.sentPerPlay.set(playId, sent);
+    // Inside the sink the pacer has not counted this frame as released yet: compare with what was written.
+    const st = this.pacer.status(playId);
+    if (st?.ended && sent * FRAME_MS >= st.totalMs - 1e-6) this.sendEndMark(playId, frame.timestampMs + FRAME_MS);
+  }
+
+  protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
+    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const m of this.pendingMarks.values()) if (m.timer) this.clock.clearTimer(m.timer);
+    this.sentPerPlay.clear();
+    this.markedPlays.clear();
+    for (const u of this.files.values()) if (!u.done) this.finishFile(u, true);
+  }
+
+  // --- internals ---------------------------------------------------------------------------------------------
+
+  private onTrackEnd(e: TrackEndEvent): void {
+    // endPlay came after the utterance's audio had been sent: mark it now, behind its audio.
+    if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId, this.nowMs);
+    this.sentPerPlay.delete(e.playId);
+    this.markedPlays.delete(e.playId);
+  }
+
+  /** `playsAtMs`: media time at which the audio before the mark ends (pacer clock). */
+  private sendEndMark(playId: string, playsAtMs: number): void {
+    if (!this.marksOn || this.markedPlays.has(playId)) return;
+    this.markedPlays.add(playId);
+    if (this.pendingMarks.size >= MAX_OUTSTANDING_MARKS) {
+      this.skippedMarks++;
+      this.log?.debug({ legId: this.id, playId }, "audio fork: 30 marks outstanding, mark skipped");
+      return;
+    }
+    const name = `${playId}:${++this.markSeq}`;
+    const pending: PendingMark = { playId, timer: undefined };
+    this.pendingMarks.set(name, pending);
+    pending.timer = this.armMarkTimer(name, Math.max(0, playsAtMs - this.nowMs) + FS_PREBUFFER_MS + this.markTimeoutMs);
+    this.send(`{"type":"mark","data":{"name":${JSON.stringify(name)}}}`);
+  }
+
+  private armMarkTimer(name: string, delayMs: number): TimerHandle {
+    return this.clock.setTimer(() => {
+      const m = this.pendingMarks.get(name);
+      if (!m) return;
+      m.timer = undefined;
+      if (!this.marksOn || this.closed) return;
+      this.marksOn = false;
+      this.log?.warn({ legId: this.id, mark: name }, "audio fork: no reply to a mark; marks are off for this call (old mod_audio_fork, or send_silence_when_idle not set)");
+      this.forkEvents.emit("marksDisabled", { mark: name });
+    }, delayMs);
+  }
+
+  private onMarkReply(name: string, event: AudioForkMarkEvent): void {
+    const m = this.pendingMarks.get(name);
+    if (m) {
+      this.pendingMarks.delete(name);
+      if (m.timer) this.clock.clearTimer(m.timer);
+    } else {
+      this.log?.debug({ legId: this.id, mark: name }, "audio fork: reply to an unknown mark");
+    }
+    const reply: AudioForkMarkReply = { name, playId: m?.playId, event, atMs: this.nowMs };
+    this.confirmedMarks.push(reply);
+    this.forkEvents.emit("markReply", reply);
+  }
+
+  private flush(): void {
+    this.send(KILL_AUDIO);
+    // FS answers pending marks `cleared` at once: give them a fresh deadline instead of their playout time.
+    for (const [name, m] of this.pendingMarks) {
+      if (m.timer) this.clock.clearTimer(m.timer);
+      m.timer = this.armMarkTimer(name, this.markTimeoutMs);
+    }
+    this.callFlush();
+  }
+
+  private callFlush(): void {
+    try {
+      this.onFlush?.();
+    } catch (err) {
+      this.log?.warn({ err, legId: this.id }, "audio fork: flush failed");
+    }
+  }
+
+  private send(data: Buffer | string): void {
+    try {
+      this.sendData(data);
+    } catch (err) {
+      this.log?.warn({ err, legId: this.id }, "audio fork leg send failed");
+      throw err;
+    }
+  }
+
+  // --- file mode -----------------------------------------------------------------------------------------------
+
+  private fileOf(playId: string): FileUtterance {
+    let u = this.files.get(playId);
+    if (!u) {
+      u = { playId, chunks: [], samples: 0, sent: false, startedAtMs: undefined, done: false, markWaiters: [], playWaiters: [], outcome: undefined };
+      this.files.set(playId, u);
+    }
+    return u;
+  }
+
+  private async playFile(source: AgentAudio | Iterable<AgentAudio> | AsyncIterable<AgentAudio>, options: PlayOptions): Promise<PlayOutcome> {
+    const { playId } = options;
+    const u = this.fileOf(playId);
+    const add = (a: AgentAudio): void => {
+      if (a instanceof Int16Array) this.write(playId, a);
+      else this.write(playId, a.sampleRate === this.playbackRate ? a.pcm : resample(a.pcm, a.sampleRate, this.playbackRate));
+    };
+    if (source instanceof Int16Array || (typeof source === "object" && "pcm" in source)) add(source);
+    else if (Symbol.asyncIterator in source) {
+      for await (const a of source) {
+        if (options.signal?.aborted || u.done || this.closed) break;
+        add(a);
+      }
+    } else for (const a of source) add(a);
+    const outcome = new Promise<PlayOutcome>((resolve) => {
+      if (u.outcome) resolve(u.outcome);
+      else u.playWaiters.push(resolve);
+    });
+    if (options.end !== false) this.endPlay(playId);
+    return outcome;
+  }
+
+  private sendPlayAudio(u: FileUtterance): void {
+    u.sent = true;
+    const pcm = new Int16Array(u.samples);
+    let o = 0;
+    for (const c of u.chunks) {
+      pcm.set(c, o);
+      o += c.length;
+    }
+    u.chunks = [];
+    const audioContent = pcmToL16(pcm).toString("base64");
+    this.send(`{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":${this.playbackRate},"audioContent":"${audioContent}","textContent":""}}`);
+    this.forkEvents.emit("playAudio", { playId: u.playId, seq: ++this.playAudioSeq, sampleRate: this.playbackRate, durationMs: (u.samples * 1000) / this.playbackRate });
+  }
+
+  private finishFile(u: FileUtterance, interrupted: boolean): PlaySummary {
+    const totalMs = (u.samples * 1000) / this.playbackRate;
+    const started = u.startedAtMs !== undefined;
+    const playedMs = !started ? 0 : interrupted ? Math.min(totalMs, this.nowMs - (u.startedAtMs ?? 0)) : totalMs;
+    u.done = true;
+    u.outcome = { playId: u.playId, playedMs, totalMs, interrupted };
+    this.files.delete(u.playId);
+    this.events.emit("trackEnd", { playId: u.playId, reason: interrupted ? "interrupted" : "finished", playedMs, totalMs, atMs: this.nowMs });
+    for (const w of u.markWaiters.splice(0)) w(!interrupted, this.nowMs);
+    for (const w of u.playWaiters.splice(0)) w(u.outcome);
+    return { playId: u.playId, playedMs, totalMs, started, interrupted };
+  }
+
+  private clearFiles(): ClearResult {
+    const at = this.nowMs;
+    const plays = [...this.files.values()].filter((u) => !u.done).map((u) => this.finishFile(u, true));
+    if (!this.closed && plays.length > 0) this.callFlush();
+    return { clearedAtMs: at, stopAtMs: at, plays };
+  }
+}
+
+/**
+ * Wires a fork socket to a leg: frames in → `handleMessage`, socket close → `hangup("transport")`.
+ * (The leg's `send` is the caller's business, usually `(d) => socket.send(d)` guarded by readyState.)
+ */
+export function bindForkSocket(socket: ForkSocket, leg: AudioForkLeg): void {
+  socket.on("message", (data, isBinary) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    leg.handleMessage(buf, isBinary);
+  });
+  socket.on("close", (code) => leg.hangup("transport", `fork socket closed (${code})`));
+}

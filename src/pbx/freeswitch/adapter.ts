@@ -1,0 +1,290 @@
+/**
+ * The FreeSWITCH adapter (media-protocols.md §1): the inbound control connection (auth, subscribe, calls parked
+ * with `active_call=true`, reconnect with backoff and jitter, channels that vanished meanwhile end with `pbxLost`)
+ * and the outbound-socket server for `socket host:port async full`. Each call is handed to the call layer as an
+ * `FsHandover` (its facts, its CallControl, and how to start its media); the call layer decides what happens.
+ */
+import type { Config } from "../../config.js";
+import type { Logger } from "../../log.js";
+import type { ForkRegistry } from "../../media/fork-registry.js";
+import { FsChannel, type FsMedia } from "./channel.js";
+import { EslConnection, EslOutboundServer, type EslEvent, type OutboundSession } from "./esl/index.js";
+
+type FsConfig = Config["freeswitch"];
+type Variables = Record<string, string | number | boolean>;
+
+/** Events the inbound connection subscribes to (§1.3); CUSTOM subclasses last. */
+export const INBOUND_EVENTS = [
+  "CHANNEL_PARK",
+  "CHANNEL_ANSWER",
+  "CHANNEL_PROGRESS",
+  "CHANNEL_PROGRESS_MEDIA",
+  "CHANNEL_HANGUP",
+  "CHANNEL_HANGUP_COMPLETE",
+  "CHANNEL_EXECUTE_COMPLETE",
+  "CHANNEL_HOLD",
+  "CHANNEL_UNHOLD",
+  "DTMF",
+  "PLAYBACK_START",
+  "PLAYBACK_STOP",
+  "BACKGROUND_JOB",
+  "CUSTOM",
+  "mod_audio_fork::connect",
+  "mod_audio_fork::connect_failed",
+  "mod_audio_fork::disconnect",
+  "mod_audio_fork::error",
+  "mod_audio_fork::buffer_overrun",
+  "mod_audio_fork::play_audio",
+  "sofia::notify_refer",
+];
+/** On an outbound socket `myevents` already brings the channel's own events; these are the extras. */
+export const OUTBOUND_EVENTS = [
+  "PLAYBACK_START",
+  "PLAYBACK_STOP",
+  "BACKGROUND_JOB",
+  "CUSTOM",
+  "mod_audio_fork::connect",
+  "mod_audio_fork::connect_failed",
+  "mod_audio_fork::disconnect",
+  "mod_audio_fork::error",
+  "mod_audio_fork::buffer_overrun",
+  "mod_audio_fork::play_audio",
+];
+const OUTBOUND_LINGER_S = 15;
+
+/** An inbound call handed over by FreeSWITCH (the facts the router needs). */
+export interface FsIncoming {
+  callId: string;
+  callType: "freeswitch";
+  direction: "inbound";
+  caller: string;
+  callerName?: string;
+  callee: string;
+  createdAt: string;
+  headers: Record<string, string>;
+  variables: Variables;
+  pbxPlaybook?: string | undefined;
+  attachUrl: string;
+}
+
+export interface FsHandover {
+  incoming: FsIncoming;
+  control: FsChannel;
+  startMedia: () => Promise<FsMedia>;
+}
+
+export interface FreeswitchAdapterOptions {
+  config: FsConfig;
+  forks: ForkRegistry;
+  log: Logger;
+  /** A call to take over. Must not throw (the server wires it to admitInbound). */
+  onCall: (handover: FsHandover) => void;
+  /** Jitter source (tests). */
+  random?: () => number;
+}
+
+export interface PbxStatus {
+  connected: boolean;
+  since: string;
+}
+
+export class FreeswitchAdapter {
+  private readonly channels = new Map<string, FsChannel>();
+  private inbound: EslConnection | undefined;
+  private outboundServer: EslOutboundServer | undefined;
+  private stopped = false;
+  private connected = false;
+  private since = new Date().toISOString();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private outageLogged = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: FreeswitchAdapterOptions) {
+    this.log = o.log.child({ component: "freeswitch" });
+  }
+
+  /** Connection state for /health and /ready (inbound mode; the outbound server needs no connection). */
+  status(): PbxStatus {
+    return { connected: this.o.config.esl_inbound ? this.connected : true, since: this.since };
+  }
+
+  /** The outbound listener's port (tests use port 0). */
+  outboundPort: number | undefined;
+
+  async start(): Promise<void> {
+    const c = this.o.config;
+    if (c.outbound_listen !== "") {
+      const [host, port] = splitHostPort(c.outbound_listen);
+      this.outboundServer = new EslOutboundServer({ allow: c.outbound_allow, log: this.log, onSession: (s) => void this.onOutbound(s) });
+      this.outboundPort = (await this.outboundServer.listen(host, port)).port;
+      this.log.info({ addr: `${host}:${this.outboundPort}` }, "listening for FreeSWITCH outbound sockets");
+    }
+    if (c.esl_inbound) void this.connectInbound();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.outboundServer?.close();
+    await this.inbound?.close().catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------- inbound
+
+  private async connectInbound(): Promise<void> {
+    if (this.stopped) return;
+    const c = this.o.config;
+    try {
+      const conn = await EslConnection.connectInbound({ host: c.esl_host, port: c.esl_port, password: c.esl_password, timeoutMs: c.api_timeout_ms, log: this.log });
+      await conn.subscribe(INBOUND_EVENTS);
+      this.inbound = conn;
+      this.attempt = 0;
+      this.outageLogged = false;
+      this.setConnected(true);
+      this.log.info({ host: c.esl_host, port: c.esl_port }, "connected to FreeSWITCH");
+      conn.events.on("event", (ev) => this.onInboundEvent(ev));
+      conn.events.on("close", () => {
+        if (this.inbound === conn) this.inbound = undefined;
+        this.setConnected(false);
+        if (!this.stopped) {
+          this.log.warn("FreeSWITCH connection lost; reconnecting");
+          this.scheduleReconnect();
+        }
+      });
+      await this.reconcile(conn);
+    } catch (err) {
+      if (!this.outageLogged) this.log.error({ err, host: c.esl_host, port: c.esl_port }, "cannot connect to FreeSWITCH ESL; retrying with backoff");
+      this.outageLogged = true;
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const c = this.o.config;
+    const base = Math.min(c.reconnect_max_ms, c.reconnect_min_ms * 2 ** this.attempt++);
+    const delay = base / 2 + (this.o.random ?? Math.random)() * (base / 2);
+    this.retryTimer = setTimeout(() => void this.connectInbound(), delay);
+    this.retryTimer.unref();
+  }
+
+  private setConnected(up: boolean): void {
+    if (this.connected === up) return;
+    this.connected = up;
+    this.since = new Date().toISOString();
+  }
+
+  /** After a (re)connect: calls whose channel is gone end with `pbxLost`; parked calls waiting for us are adopted. */
+  private async reconcile(conn: EslConnection): Promise<void> {
+    for (const ch of [...this.channels.values()]) {
+      const exists = (await conn.api(`uuid_exists ${ch.uuid}`).catch(() => "false")).trim();
+      if (exists !== "true") ch.markGone("pbxLost", undefined, "system");
+    }
+    const listing = await conn.api("show channels as json").catch(() => "");
+    let rows: { uuid?: string; application?: string }[] = [];
+    try {
+      rows = ((JSON.parse(listing) as { rows?: typeof rows }).rows ?? []).filter((r) => r.application === "park");
+    } catch {
+      rows = [];
+    }
+    for (const row of rows) {
+      if (!row.uuid || this.channels.has(row.uuid)) continue;
+      const marked = (await conn.api(`uuid_getvar ${row.uuid} active_call`).catch(() => "")).trim();
+      if (marked !== "true") continue;
+      const dump = await conn.api(`uuid_dump ${row.uuid} json`).catch(() => "");
+      try {
+        const headers = JSON.parse(dump) as Record<string, string>;
+        this.takeOver(row.uuid, headers, conn, false);
+      } catch {
+        this.log.warn({ callId: row.uuid }, "parked channel could not be adopted");
+      }
+    }
+  }
+
+  private onInboundEvent(ev: EslEvent): void {
+    // Cheap routing first: most events on the switch are not ours (§1.8 slow reader).
+    const uuid = ev.uniqueId ?? ev.headers["UniqueID"];
+    if (!uuid) return;
+    const ch = this.channels.get(uuid);
+    if (ch) {
+      ch.handleEvent(ev);
+      if (ch.ended) this.channels.delete(uuid);
+      return;
+    }
+    if (ev.name === "CHANNEL_PARK" && ev.headers["variable_active_call"] === "true" && this.inbound) this.takeOver(uuid, ev.headers, this.inbound, false);
+  }
+
+  // ---------------------------------------------------------------------------------------------- outbound
+
+  private async onOutbound(s: OutboundSession): Promise<void> {
+    const conn = s.connection;
+    const ch = s.channel;
+    if (ch.get("Socket-Mode") !== "async" || ch.get("Control") !== "full") {
+      this.log.error({ callId: s.uuid }, "socket application must use 'async full'");
+      await conn.sendmsg(undefined, { "call-command": "hangup", "hangup-cause": "NORMAL_TEMPORARY_FAILURE" }).catch(() => undefined);
+      await conn.close().catch(() => undefined);
+      return;
+    }
+    try {
+      await conn.command("myevents json");
+      await conn.subscribe(OUTBOUND_EVENTS);
+      await conn.command(`linger ${OUTBOUND_LINGER_S}`);
+    } catch (err) {
+      this.log.error({ err, callId: s.uuid }, "outbound socket setup failed");
+      await conn.close().catch(() => undefined);
+      return;
+    }
+    const channel = this.takeOver(s.uuid, ch.toObject(), conn, true);
+    conn.events.on("event", (ev) => {
+      const uuid = ev.uniqueId ?? ev.headers["UniqueID"];
+      if (uuid !== undefined && uuid !== s.uuid) return;
+      channel.handleEvent(ev);
+      // After the hangup, the socket only lingers: we leave (§1.3).
+      if (ev.name === "CHANNEL_HANGUP_COMPLETE") void conn.close().catch(() => undefined);
+    });
+    conn.events.on("disconnectNotice", () => channel.markGone("NORMAL_CLEARING", undefined, "caller"));
+    conn.events.on("close", () => {
+      channel.markGone("NORMAL_CLEARING", undefined, "system");
+      this.channels.delete(s.uuid);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------- handover
+
+  private takeOver(uuid: string, h: Record<string, string>, connection: EslConnection, outbound: boolean): FsChannel {
+    const channel = new FsChannel({ uuid, connection, config: this.o.config, forks: this.o.forks, log: this.log, outbound });
+    this.channels.set(uuid, channel);
+    channel.events.on("hangup", () => {
+      if (!outbound) this.channels.delete(uuid);
+    });
+    const variables: Variables = {};
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(h)) {
+      if (k.startsWith("variable_active_call_var_")) variables[k.slice("variable_active_call_var_".length)] = v;
+      else if (k.startsWith("variable_sip_h_")) headers[k.slice("variable_sip_h_".length)] = v;
+    }
+    const incoming: FsIncoming = {
+      callId: uuid,
+      callType: "freeswitch",
+      direction: "inbound",
+      caller: h["Caller-Caller-ID-Number"] ?? "",
+      callee: h["Caller-Destination-Number"] ?? "",
+      createdAt: new Date().toISOString(),
+      headers,
+      variables,
+      pbxPlaybook: h["variable_active_call_playbook"] || undefined,
+      attachUrl: `/call/pbx?id=${uuid}`,
+    };
+    const name = h["Caller-Caller-ID-Name"];
+    if (name) incoming.callerName = name;
+    this.log.info({ callId: uuid, outbound }, "FreeSWITCH call handed over");
+    this.o.onCall({ incoming, control: channel, startMedia: () => channel.startMedia() });
+    return channel;
+  }
+}
+
+function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(":");
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
+}

@@ -1,0 +1,251 @@
+/**
+ * One FreeSWITCH channel the controller owns: its CallControl over ESL (media-protocols.md §1.4), the start of its
+ * mod_audio_fork media leg (§2.2), and the routing of its events (§1.5). The connection is whichever one owns the
+ * channel: the inbound control connection, or the channel's own outbound socket (`async full`, so `api` works).
+ */
+import type { Config } from "../../config.js";
+import { AppError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { AudioForkLeg, bindForkSocket } from "../../media/audio-fork-leg.js";
+import { TypedEmitter } from "../../media/emitter.js";
+import type { ForkRegistry } from "../../media/fork-registry.js";
+import type { CallControl, CallControlEvents, TransferOutcome, TransferRequest } from "../call-control.js";
+import { respondArgument, sipCodeOf } from "./causes.js";
+import type { EslConnection, EslEvent } from "./esl/index.js";
+
+type FsConfig = Config["freeswitch"];
+
+/** The fork must connect this soon after `start` (§1.6 step 3.2). */
+export const FORK_CONNECT_TIMEOUT_MS = 5000;
+const FORK_RETRY_DELAY_MS = 500;
+const DTMF_SOURCES: Readonly<Record<string, "rfc2833" | "info" | "inband" | "pbx">> = { RTP: "rfc2833", INBAND_AUDIO: "inband", ENDPOINT: "info" };
+/** A header name for `sip_bye_h_<Name>` / `sip_h_<Name>`: a SIP token. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+
+export interface FsChannelOptions {
+  uuid: string;
+  connection: EslConnection;
+  config: FsConfig;
+  forks: ForkRegistry;
+  log: Logger;
+  /** The channel arrived on its own outbound socket (sendmsg then omits the uuid). */
+  outbound: boolean;
+}
+
+export interface FsMedia {
+  leg: AudioForkLeg;
+  media: { leg: "audioFork"; codec: "L16"; sampleRate: number; outputSampleRate: number };
+}
+
+export class FsChannel implements CallControl {
+  readonly pbx = "freeswitch" as const;
+  readonly events = new TypedEmitter<CallControlEvents>();
+  readonly uuid: string;
+  leg: AudioForkLeg | undefined;
+  private gone = false;
+  private readonly o: FsChannelOptions;
+  private pendingRefer: ((sipfrag: string) => void) | undefined;
+  private forkFailures = 0;
+
+  constructor(options: FsChannelOptions) {
+    this.o = options;
+    this.uuid = options.uuid;
+  }
+
+  get ended(): boolean {
+    return this.gone;
+  }
+
+  // ---------------------------------------------------------------------------------------------- CallControl
+
+  async answer(): Promise<void> {
+    await this.api(`uuid_answer ${this.uuid}`);
+  }
+
+  async ringing(earlyMedia: boolean): Promise<void> {
+    await this.api(`${earlyMedia ? "uuid_pre_answer" : "uuid_ring_ready"} ${this.uuid}`);
+  }
+
+  async reject(code: number, reason: string): Promise<void> {
+    // `respond` gives the caller exactly this status (uuid_kill could only pick a cause).
+    await this.o.connection.execute("respond", respondArgument(code, reason), this.o.outbound ? {} : { uuid: this.uuid });
+  }
+
+  async hangup(options: { cause?: string; headers?: Record<string, string> | undefined }): Promise<void> {
+    if (this.gone) return;
+    // One uuid_setvar per header: uuid_setvar_multi would split values on ';'.
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (!HEADER_NAME.test(name) || /[\r\n]/.test(value)) continue;
+      await this.api(`uuid_setvar ${this.uuid} sip_bye_h_${name} ${value}`, true);
+    }
+    await this.api(`uuid_kill ${this.uuid} ${options.cause ?? "NORMAL_CLEARING"}`, true);
+  }
+
+  async transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (request.mode === "dialplan") {
+      const reply = await this.o.connection.bgapi(`uuid_transfer ${this.uuid} ${safeArg(request.target)} XML ${safeArg(request.context ?? this.o.config.transfer_context)}`);
+      return reply.startsWith("+OK") ? { state: "accepted" } : { state: "failed", reason: reply.trim() };
+    }
+    const target = /^sips?:/i.test(request.target) ? request.target : `sip:${request.target}`;
+    await this.api(`uuid_setvar ${this.uuid} sip_refer_continue_after_reply true`);
+    for (const [name, value] of Object.entries(request.headers ?? {})) {
+      if (HEADER_NAME.test(name) && !/[\r\n]/.test(value)) await this.api(`uuid_setvar ${this.uuid} sip_h_${name} ${value}`);
+    }
+    const outcome = new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), request.timeoutMs ?? 10_000);
+      timer.unref();
+      this.pendingRefer = (sipfrag) => {
+        clearTimeout(timer);
+        resolve(sipfrag);
+      };
+    });
+    const reply = await this.o.connection.bgapi(`uuid_deflect ${this.uuid} ${safeArg(target)}`);
+    if (!reply.startsWith("+OK")) {
+      this.pendingRefer = undefined;
+      return { state: "failed", reason: reply.trim() };
+    }
+    const sipfrag = await outcome;
+    this.pendingRefer = undefined;
+    const code = Number(/SIP\/2\.0 (\d{3})/.exec(sipfrag ?? "")?.[1]);
+    if (code >= 200 && code < 300) {
+      await this.api(`uuid_kill ${this.uuid} BLIND_TRANSFER`, true);
+      return { state: "accepted" };
+    }
+    return sipfrag === undefined ? { state: "failed", reason: "no answer to the REFER in time" } : { state: "failed", code, reason: sipfrag.trim() };
+  }
+
+  async sendDtmf(digits: string, durationMs: number): Promise<void> {
+    await this.api(`uuid_send_dtmf ${this.uuid} ${digits}@${durationMs}`);
+  }
+
+  async stopPlayback(): Promise<void> {
+    await this.api(`uuid_break ${this.uuid} all`, true);
+  }
+
+  // ---------------------------------------------------------------------------------------------- media
+
+  /** Starts mod_audio_fork (10-argument form) and waits for its WebSocket; one retry when it fails to connect. */
+  async startMedia(): Promise<FsMedia> {
+    const c = this.o.config;
+    const stream = c.playback === "stream";
+    // Streamed audio is mixed into what FS writes: an idle channel writes nothing without this (§2.4).
+    if (stream) await this.api(`uuid_setvar ${this.uuid} send_silence_when_idle -1`);
+    for (;;) {
+      const expectation = this.o.forks.expect(this.uuid, FORK_CONNECT_TIMEOUT_MS);
+      const url = `${c.audio_fork_url.replace(/\/+$/, "")}/${this.uuid}?token=${expectation.token}`;
+      const args = ["^^", this.uuid, "start", url, "mono", c.fork_sample_rate === 8000 ? "8k" : "16k", "audio_fork", `{"callId":"${this.uuid}"}`, "true", stream ? "true" : "false", stream ? String(c.playback_sample_rate) : "0"];
+      const reply = await this.api(`uuid_audio_fork ${args.join("|")}`);
+      if (!reply.startsWith("+OK")) {
+        this.o.forks.cancel(this.uuid);
+        throw new AppError("PBX_ERROR", `uuid_audio_fork failed: ${reply.trim()}`, { details: { pbxReply: reply.trim() } });
+      }
+      try {
+        const socket = await expectation.connected;
+        const leg = new AudioForkLeg({
+          id: this.uuid,
+          forkRate: c.fork_sample_rate,
+          playbackRate: c.playback_sample_rate,
+          mode: c.playback,
+          useMarks: c.use_marks,
+          send: (data) => socket.send(data),
+          onFlush: () => void this.stopPlayback().catch(() => undefined),
+          log: this.o.log,
+        });
+        bindForkSocket(socket, leg);
+        this.leg = leg;
+        return { leg, media: { leg: "audioFork", codec: "L16", sampleRate: c.fork_sample_rate, outputSampleRate: c.playback_sample_rate } };
+      } catch (err) {
+        if (++this.forkFailures > 1 || this.gone) throw err instanceof AppError ? err : new AppError("PBX_ERROR", `audio fork did not connect: ${(err as Error).message}`);
+        this.o.log.warn({ callId: this.uuid, err }, "audio fork did not connect; retrying once");
+        await new Promise((r) => setTimeout(r, FORK_RETRY_DELAY_MS));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- events
+
+  /** An event for this channel, from the connection that owns it. */
+  handleEvent(ev: EslEvent): void {
+    const h = ev.headers;
+    switch (ev.name) {
+      case "CHANNEL_HANGUP":
+      case "CHANNEL_HANGUP_COMPLETE":
+        this.markGone(h["Hangup-Cause"] ?? "NORMAL_CLEARING", h["variable_sip_term_status"], "caller");
+        return;
+      case "DTMF": {
+        const source = h["DTMF-Source"] ?? "UNKNOWN";
+        if (source === "APP") return; // our own uuid_send_dtmf
+        const digit = h["DTMF-Digit"];
+        const samples = Number(h["DTMF-Duration"]);
+        if (digit && this.leg) this.leg.pushDtmf(digit, Number.isFinite(samples) ? Math.round(samples / 8) : undefined, DTMF_SOURCES[source] ?? "pbx");
+        return;
+      }
+      case "CHANNEL_HOLD":
+      case "CHANNEL_UNHOLD":
+        this.events.emit("hold", { onHold: ev.name === "CHANNEL_HOLD" });
+        return;
+      case "CUSTOM":
+        return this.handleCustom(ev);
+      default:
+        return;
+    }
+  }
+
+  /** The channel is gone (hangup seen, or it vanished during an ESL outage). */
+  markGone(cause: string, sipTermStatus: string | undefined, initiator: "caller" | "system"): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.o.forks.cancel(this.uuid);
+    this.events.emit("hangup", { cause, sipCode: sipCodeOf(cause, sipTermStatus), initiator });
+  }
+
+  private handleCustom(ev: EslEvent): void {
+    switch (ev.subclass) {
+      case "sofia::notify_refer":
+        this.pendingRefer?.(ev.body ?? "");
+        return;
+      case "mod_audio_fork::buffer_overrun":
+        this.o.log.warn({ callId: this.uuid }, "FreeSWITCH dropped caller audio: the fork reader fell behind");
+        return;
+      case "mod_audio_fork::error":
+        this.o.log.warn({ callId: this.uuid, body: ev.body }, "mod_audio_fork error");
+        return;
+      case "mod_audio_fork::play_audio": {
+        // File mode: FS wrote the audio to a file and does not play it; we do (§2.6).
+        const file = parseJson(ev.body)?.file;
+        if (typeof file === "string" && !/[\s\r\n]/.test(file)) void this.api(`uuid_broadcast ${this.uuid} ${file} aleg`, true).catch(() => undefined);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** `api` on the owning connection; `-ERR` is a PBX_ERROR, except "no such channel" when `goneOk` (races with hangup). */
+  private async api(command: string, goneOk = false): Promise<string> {
+    const reply = await this.o.connection.api(command);
+    if (reply.startsWith("-ERR") || reply.startsWith("-USAGE")) {
+      if (/no such channel/i.test(reply)) {
+        if (goneOk) return reply;
+        this.markGone("NORMAL_CLEARING", undefined, "system");
+      }
+      throw new AppError("PBX_ERROR", `FreeSWITCH refused "${command.split(" ")[0]}": ${reply.trim()}`, { details: { pbxReply: reply.trim() } });
+    }
+    return reply;
+  }
+}
+
+/** A value for an ESL command line: one token, no line breaks. */
+function safeArg(value: string): string {
+  if (/[\s\r\n]/.test(value) || value === "") throw new AppError("BAD_REQUEST", `${JSON.stringify(value)} cannot be sent to FreeSWITCH (spaces or line breaks)`);
+  return value;
+}
+
+function parseJson(text: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text ?? "");
+    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Whole FreeSWITCH calls: the controller drives the FreeSWITCH simulator (ESL byte-for-byte as recorded from
+ * FreeSWITCH 1.10.12, and a real mod_audio_fork-style WebSocket) and takes the call's audio from the fork.
+ * inbound call -> greeting plays -> caller speech -> reply -> DTMF -> transfer -> hangup -> post-call hook.
+ */
+import { createServer, type Server } from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import type { WireEvent } from "../../src/call/session.js";
+import { FreeSwitchSim } from "../sim/freeswitch/esl-sim.js";
+import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function setup(extra: Record<string, unknown> = {}): Promise<{ sim: FreeSwitchSim; server: TestServer }> {
+  const sim = new FreeSwitchSim();
+  await sim.start();
+  cleanups.push(() => sim.close());
+  const server = await startServer({ freeswitch: { enabled: true, esl_port: sim.eslPort, outbound_listen: "127.0.0.1:0", reconnect_min_ms: 50, reconnect_max_ms: 200 }, ...extra });
+  cleanups.push(() => server.stop());
+  await until("the ESL connection", () => server.freeswitch?.status().connected === true);
+  return { sim, server };
+}
+
+function record(server: TestServer, id: string): WireEvent[] {
+  const events: WireEvent[] = [];
+  const call = server.calls.get(id);
+  if (!call) throw new Error(`no call ${id}`);
+  call.subscribe((e) => events.push(e));
+  return events;
+}
+
+describe("FreeSWITCH inbound (park + ESL)", () => {
+  it("greets, hears the caller, answers, takes DTMF, transfers, and sends the post-call hook", async () => {
+    const hooks: Record<string, unknown>[] = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        hooks.push(JSON.parse(body) as Record<string, unknown>);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => receiver.close(() => r())));
+    const { sim, server } = await setup({ posthook: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook` } });
+
+    const uuid = sim.placeCall({
+      caller: "+15551230000",
+      callee: "9000",
+      variables: { active_call: "true", active_call_playbook: "hello.md", active_call_var_customer: "Ada", "sip_h_X-Ticket": "T-42" },
+      audio: silence(400),
+      loopAudio: true,
+    });
+    await until("the call", () => server.calls.get(uuid) !== undefined);
+    const events = record(server, uuid);
+    const call = server.calls.get(uuid);
+    expect(call?.callType).toBe("freeswitch");
+    expect(call?.variables).toMatchObject({ customer: "Ada" });
+
+    // The controller answered, started the fork (10-argument form) and the greeting streams into the channel.
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    const ch = sim.channel(uuid);
+    expect(ch?.answered).toBe(true);
+    expect(sim.commands.some((c) => c.startsWith(`api uuid_setvar ${uuid} send_silence_when_idle -1`))).toBe(true);
+    expect(sim.commands.find((c) => c.includes("uuid_audio_fork ^^|"))).toMatch(new RegExp(`^api uuid_audio_fork \\^\\^\\|${uuid}\\|start\\|ws://127\\.0\\.0\\.1:\\d+/media/fork/${uuid}\\?token=[\\w-]+\\|mono\\|16k\\|audio_fork\\|\\{"callId":"${uuid}"\\}\\|true\\|true\\|16000$`));
+    expect(ch?.agentAudioBytes).toBeGreaterThan(32_000);
+
+    // The caller speaks; the agent answers.
+    sim.setCallerAudio(uuid, new Int16Array([...fliteSpeech("please transfer me to billing"), ...silence(2000)]), false);
+    await until("the transcript", () => events.some((e) => e.event === "asrFinal"));
+    expect(String(events.find((e) => e.event === "asrFinal")?.text)).toMatch(/billing/);
+    const before = ch?.agentAudioBytes ?? 0;
+    await until("the reply", () => events.some((e) => e.event === "trackEnd" && e.playId !== "greeting"));
+    expect((sim.channel(uuid)?.agentAudioBytes ?? 0) - before).toBeGreaterThan(16_000);
+
+    // DTMF from the caller (RFC 2833 via the PBX).
+    sim.pressDtmf(uuid, "5");
+    await until("the dtmf event", () => events.some((e) => e.event === "dtmf"));
+    expect(events.find((e) => e.event === "dtmf")).toMatchObject({ digit: "5", durationMs: 280, source: "rfc2833" });
+
+    // REST transfer into the dialplan: the PBX takes the call back, the session ends `transferred`.
+    const res = await fetch(`${server.baseUrl}/api/calls/${uuid}/transfer`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ target: "1001" }) });
+    expect(res.status).toBe(202);
+    await until("the hangup", () => events.some((e) => e.event === "hangup"));
+    expect(sim.channel(uuid)?.transferredTo).toMatch(/^1001 XML default/);
+    expect(events.filter((e) => e.event === "transfer").map((e) => e.state)).toEqual(["requested", "accepted"]);
+    expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "transferred" });
+
+    await until("the post-call hook", () => hooks.length === 1);
+    expect(hooks[0]).toMatchObject({ event: "call.ended", callId: uuid, callType: "freeswitch", hangupReason: "transferred", playbook: "hello.md" });
+  }, 90_000);
+
+  it("a caller hangup ends the session; a call nobody routes is rejected with 503 by `respond`", async () => {
+    const { sim, server } = await setup();
+    const routed = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(routed)?.state === "active");
+    const events = record(server, routed);
+    sim.callerHangup(routed);
+    await until("the hangup", () => events.some((e) => e.event === "hangup"));
+    expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "caller", initiator: "caller" });
+    // The controller does not kill a channel that is already gone.
+    expect(sim.commands.filter((c) => c.startsWith(`api uuid_kill ${routed}`))).toEqual([]);
+
+    const unrouted = sim.placeCall({ caller: "100", callee: "777", variables: { active_call: "true" } });
+    await until("the rejection", () => server.calls.get(unrouted)?.state === "ended");
+    expect(sim.channel(unrouted)?.respondedWith).toMatch(/^503/);
+    expect(server.calls.get(unrouted)?.hangupInfo).toMatchObject({ reason: "rejected" });
+  }, 60_000);
+
+  it("an ESL outage: /ready says degraded, the controller reconnects, and a call that vanished meanwhile ends pbxLost", async () => {
+    const { sim, server } = await setup();
+    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid)?.state === "active");
+    const events = record(server, uuid);
+    sim.dropConnections(300);
+    await until("the outage", () => server.freeswitch?.status().connected === false, 5000);
+    const ready = await fetch(`${server.baseUrl}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: "degraded", freeswitch: { connected: false } });
+    // The channel disappears while we are away (no event reaches us).
+    sim.vanish(uuid);
+    await until("the reconnect", () => server.freeswitch?.status().connected === true, 10_000);
+    await until("the pbxLost hangup", () => events.some((e) => e.event === "hangup"), 10_000);
+    expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "pbxLost", initiator: "system" });
+    expect((await fetch(`${server.baseUrl}/ready`)).status).toBe(200);
+  }, 60_000);
+});
+
+describe("FreeSWITCH outbound socket (`socket … async full`)", () => {
+  it("takes the call handed over by the dialplan's socket, greets it, and leaves when the caller hangs up", async () => {
+    const { sim, server } = await setup();
+    const port = server.freeswitch?.outboundPort as number;
+    const uuid = await sim.connectOutbound("127.0.0.1", port, { caller: "200", callee: "9001", variables: { active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid) !== undefined);
+    const events = record(server, uuid);
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    expect(sim.channel(uuid)?.agentAudioBytes).toBeGreaterThan(32_000);
+    const conn = sim.connections.find((c) => c.commands.includes("connect"));
+    expect(conn?.commands.slice(0, 4)).toEqual(["connect", "myevents json", expect.stringMatching(/^event json PLAYBACK_START/), "linger 15"]);
+    sim.callerHangup(uuid);
+    await until("the hangup", () => events.some((e) => e.event === "hangup"));
+    expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "caller" });
+    await until("exit on the socket", () => conn?.commands.includes("exit") === true, 5000);
+  }, 60_000);
+
+  it("a socket without `async full` is hung up and closed", async () => {
+    const { sim, server } = await setup();
+    const port = server.freeswitch?.outboundPort as number;
+    const uuid = await sim.connectOutbound("127.0.0.1", port, { caller: "200", callee: "9001", mode: "async" });
+    await until("the hangup", () => sim.channel(uuid)?.hungUp === true, 5000);
+    expect(server.calls.get(uuid)).toBeUndefined();
+  }, 30_000);
+});
