@@ -41,7 +41,8 @@ const playBody = z.looseObject({
 });
 const hangupBody = z
   .object({ reason: z.string().max(256).optional(), headers: z.record(z.string(), z.string()).optional(), afterPlayout: z.boolean().optional() })
-  .optional();
+  // `curl -X POST …/hangup` sends no body at all (null here): that is a plain hangup.
+  .nullish();
 
 export interface CallRoutesOptions {
   calls: CallManager;

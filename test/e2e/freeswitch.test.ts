@@ -118,11 +118,14 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(server.calls.get(unrouted)?.hangupInfo).toMatchObject({ reason: "rejected" });
   }, 60_000);
 
-  it("an ESL outage: /ready says degraded, the controller reconnects, and a call that vanished meanwhile ends pbxLost", async () => {
+  it("an ESL outage: /ready says degraded, the controller reconnects, a surviving call is reattached, one that vanished ends pbxLost", async () => {
     const { sim, server } = await setup();
-    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
-    await until("the call", () => server.calls.get(uuid)?.state === "active");
+    const place = () => sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const uuid = place();
+    const survivor = place();
+    await until("the calls", () => server.calls.get(uuid)?.state === "active" && server.calls.get(survivor)?.state === "active");
     const events = record(server, uuid);
+    const survivorEvents = record(server, survivor);
     sim.dropConnections(300);
     await until("the outage", () => server.freeswitch?.status().connected === false, 5000);
     const ready = await fetch(`${server.baseUrl}/ready`);
@@ -134,6 +137,13 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     await until("the pbxLost hangup", () => events.some((e) => e.event === "hangup"), 10_000);
     expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "pbxLost", initiator: "system" });
     expect((await fetch(`${server.baseUrl}/ready`)).status).toBe(200);
+    // The survivor goes on over the new connection: its DTMF arrives, and a hangup reaches FreeSWITCH.
+    expect(server.calls.get(survivor)?.state).toBe("active");
+    sim.pressDtmf(survivor, "7");
+    await until("the survivor's dtmf", () => survivorEvents.some((e) => e.event === "dtmf" && e.digit === "7"));
+    const bye = await fetch(`${server.baseUrl}/api/calls/${survivor}/hangup`, { method: "POST" });
+    expect(bye.status, await bye.clone().text()).toBe(202);
+    await until("the kill", () => sim.channel(survivor)?.killedCause !== undefined, 5000);
   }, 60_000);
 });
 

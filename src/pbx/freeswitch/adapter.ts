@@ -178,8 +178,10 @@ export class FreeswitchAdapter {
   /** After a (re)connect: calls whose channel is gone end with `pbxLost`; parked calls waiting for us are adopted. */
   private async reconcile(conn: EslConnection): Promise<void> {
     for (const ch of [...this.channels.values()]) {
+      if (ch.outbound) continue; // its own socket owns it
       const exists = (await conn.api(`uuid_exists ${ch.uuid}`).catch(() => "false")).trim();
       if (exists !== "true") ch.markGone("pbxLost", undefined, "system");
+      else ch.useConnection(conn); // the call survived the outage: reattached by uuid
     }
     const listing = await conn.api("show channels as json").catch(() => "");
     let rows: { uuid?: string; application?: string }[] = [];

@@ -24,6 +24,7 @@ const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 export interface FsChannelOptions {
   uuid: string;
+  /** The connection that owns the channel (replaced after an inbound reconnect). */
   connection: EslConnection;
   config: FsConfig;
   forks: ForkRegistry;
@@ -54,6 +55,15 @@ export class FsChannel implements CallControl {
 
   get ended(): boolean {
     return this.gone;
+  }
+
+  get outbound(): boolean {
+    return this.o.outbound;
+  }
+
+  /** After an inbound reconnect, a surviving channel is driven through the new connection. */
+  useConnection(connection: EslConnection): void {
+    this.o.connection = connection;
   }
 
   // ---------------------------------------------------------------------------------------------- CallControl
