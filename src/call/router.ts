@@ -9,27 +9,12 @@ import { isAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Playbook } from "../playbook/types.js";
 import { signBody } from "../util/hmac.js";
+import type { IncomingCall } from "../pbx/call-control.js";
 
 export type CallType = "freeswitch" | "asterisk" | "twilio";
 type Variables = Record<string, string | number | boolean>;
 
-export interface IncomingCall {
-  callId: string;
-  callType: CallType;
-  direction: "inbound";
-  caller: string;
-  callerName?: string;
-  callee: string;
-  createdAt: string;
-  /** SIP headers the PBX passed on. */
-  headers: Record<string, string>;
-  /** Variables the PBX passed (channel variables `active_call_var_*`, Stasis `name=value` arguments). */
-  variables: Variables;
-  /** Playbook named by the PBX (`active_call_playbook`, Stasis `playbook=`); it wins over every rule. */
-  pbxPlaybook?: string | undefined;
-  /** Where an application attaches to this call (`/call/pbx?id=…`). */
-  attachUrl: string;
-}
+export type { IncomingCall } from "../pbx/call-control.js";
 
 export type RouteDecision =
   | { action: "playbook"; playbook: Playbook; variables: Variables; source: "pbx" | "rule" | "default" | "webhook" | "twilio" }

@@ -7,6 +7,25 @@ import type { TypedEmitter } from "../media/emitter.js";
 
 export type PbxKind = "freeswitch" | "asterisk";
 
+/** An inbound call a PBX (or a Twilio stream) hands over: what the router decides on (config.md §2.5). */
+export interface IncomingCall {
+  callId: string;
+  callType: PbxKind | "twilio";
+  direction: "inbound";
+  caller: string;
+  callerName?: string;
+  callee: string;
+  createdAt: string;
+  /** SIP headers the PBX passed on. */
+  headers: Record<string, string>;
+  /** Variables the PBX passed (channel variables `active_call_var_*`, Stasis `name=value` arguments). */
+  variables: Record<string, string | number | boolean>;
+  /** Playbook named by the PBX (`active_call_playbook`, Stasis `playbook=`); it wins over every rule. */
+  pbxPlaybook?: string | undefined;
+  /** Where an application attaches to this call (`/call/pbx?id=…`). */
+  attachUrl: string;
+}
+
 export interface TransferRequest {
   mode: "refer" | "dialplan";
   target: string;

@@ -7,11 +7,22 @@
 import type { Config } from "../../config.js";
 import type { Logger } from "../../log.js";
 import type { ForkRegistry } from "../../media/fork-registry.js";
+import type { IncomingCall } from "../call-control.js";
 import { FsChannel, type FsMedia } from "./channel.js";
 import { EslConnection, EslOutboundServer, type EslEvent, type OutboundSession } from "./esl/index.js";
 
 type FsConfig = Config["freeswitch"];
-type Variables = Record<string, string | number | boolean>;
+type Variables = IncomingCall["variables"];
+
+/** mod_audio_fork's CUSTOM subclasses, subscribed on both kinds of connection. */
+const FORK_SUBCLASSES = [
+  "mod_audio_fork::connect",
+  "mod_audio_fork::connect_failed",
+  "mod_audio_fork::disconnect",
+  "mod_audio_fork::error",
+  "mod_audio_fork::buffer_overrun",
+  "mod_audio_fork::play_audio",
+];
 
 /** Events the inbound connection subscribes to (§1.3); CUSTOM subclasses last. */
 export const INBOUND_EVENTS = [
@@ -29,12 +40,7 @@ export const INBOUND_EVENTS = [
   "PLAYBACK_STOP",
   "BACKGROUND_JOB",
   "CUSTOM",
-  "mod_audio_fork::connect",
-  "mod_audio_fork::connect_failed",
-  "mod_audio_fork::disconnect",
-  "mod_audio_fork::error",
-  "mod_audio_fork::buffer_overrun",
-  "mod_audio_fork::play_audio",
+  ...FORK_SUBCLASSES,
   "sofia::notify_refer",
 ];
 /** On an outbound socket `myevents` already brings the channel's own events; these are the extras. */
@@ -43,32 +49,12 @@ export const OUTBOUND_EVENTS = [
   "PLAYBACK_STOP",
   "BACKGROUND_JOB",
   "CUSTOM",
-  "mod_audio_fork::connect",
-  "mod_audio_fork::connect_failed",
-  "mod_audio_fork::disconnect",
-  "mod_audio_fork::error",
-  "mod_audio_fork::buffer_overrun",
-  "mod_audio_fork::play_audio",
+  ...FORK_SUBCLASSES,
 ];
 const OUTBOUND_LINGER_S = 15;
 
-/** An inbound call handed over by FreeSWITCH (the facts the router needs). */
-export interface FsIncoming {
-  callId: string;
-  callType: "freeswitch";
-  direction: "inbound";
-  caller: string;
-  callerName?: string;
-  callee: string;
-  createdAt: string;
-  headers: Record<string, string>;
-  variables: Variables;
-  pbxPlaybook?: string | undefined;
-  attachUrl: string;
-}
-
 export interface FsHandover {
-  incoming: FsIncoming;
+  incoming: IncomingCall;
   control: FsChannel;
   startMedia: () => Promise<FsMedia>;
 }
@@ -266,7 +252,7 @@ export class FreeswitchAdapter {
       if (k.startsWith("variable_active_call_var_")) variables[k.slice("variable_active_call_var_".length)] = v;
       else if (k.startsWith("variable_sip_h_")) headers[k.slice("variable_sip_h_".length)] = v;
     }
-    const incoming: FsIncoming = {
+    const incoming: IncomingCall = {
       callId: uuid,
       callType: "freeswitch",
       direction: "inbound",
