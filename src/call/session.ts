@@ -185,9 +185,23 @@ export class CallSession {
     this.ended = new Promise((r) => (this.markEnded = r));
     // A live call counts from creation (pending calls too) until it has ended.
     this.deps.metrics?.callStarted(this.callType);
+    if (options.direction === "outbound") this.state = "dialing";
     const control = options.control;
     if (control) {
-      control.events.on("hangup", (e) => this.hangup({ reason: e.initiator === "caller" ? "caller" : "pbxLost", initiator: e.initiator, detail: e.cause, pbxGone: true }));
+      control.events.on("progress", (e) => {
+        if (this.state !== "dialing" && this.state !== "ringing") return;
+        this.state = "ringing";
+        this.ringingAt ??= this.now();
+        this.emit({ event: "ringing", trackId: this.id, earlyMedia: e.earlyMedia });
+      });
+      // The far end answered an originated call: media and the playbook start as for an accepted call.
+      control.events.on("answered", () => void this.command({ command: "accept" }, "rest"));
+      control.events.on("failed", (e) => this.originateFailed(e.cause, e.sipCode));
+      control.events.on("hangup", (e) => {
+        // An outbound attempt that ends before the answer failed: `reject` with the SIP code, not a hangup.
+        if (this.direction === "outbound" && this.answeredAt === undefined) return this.originateFailed(e.cause, e.sipCode);
+        this.hangup({ reason: e.initiator === "caller" ? "caller" : "pbxLost", initiator: e.initiator, detail: e.cause, pbxGone: true });
+      });
       control.events.on("hold", (e) => this.emit({ event: "hold", trackId: this.id, onHold: e.onHold }));
       control.events.on("other", (e) => this.emit({ event: "other", trackId: this.id, ...e }));
     }
@@ -340,7 +354,7 @@ export class CallSession {
     if (!leg) {
       if (!this.options.legFactory) throw new AppError("INTERNAL", `call ${this.id} has no media leg`);
       // A PBX channel is answered before its media starts (mod_audio_fork needs an answered channel).
-      if (this.options.control && (this.state === "pending" || this.state === "ringing")) await this.options.control.answer();
+      if (this.options.control && this.direction === "inbound" && (this.state === "pending" || this.state === "ringing")) await this.options.control.answer();
       const made = await this.options.legFactory(option);
       leg = made.leg;
       this.media = made.media;
@@ -473,6 +487,15 @@ export class CallSession {
   }
 
   // ------------------------------------------------------------------------------------------- ending
+
+  /** An originated call that never answered (busy, no answer, unreachable): `reject`, then `hangup`. */
+  private originateFailed(cause: string, sipCode: number | undefined): void {
+    this.pbxGone = true;
+    if (!this.live) return;
+    this.emit({ event: "reject", trackId: this.id, reason: cause, ...(sipCode !== undefined ? { code: sipCode } : {}) });
+    const unanswered = ["NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL", "ALLOTTED_TIMEOUT"].includes(cause);
+    void this.finish({ reason: unanswered ? "noAnswer" : "rejected", initiator: "system", detail: cause });
+  }
 
   /** Ends the call (REST hangup, socket closed, shutdown). Idempotent. */
   hangup(end: { reason: string; initiator: HangupInitiator; detail?: string | undefined; afterPlayout?: boolean; pbxGone?: boolean }): void {

@@ -46,7 +46,25 @@ const hangupBody = z
 
 export interface CallRoutesOptions {
   calls: CallManager;
+  /** Places an outbound call through a PBX; absent = no PBX can (PBX_UNAVAILABLE). */
+  originate?: ((request: OriginateBody) => Promise<{ id: string }>) | undefined;
 }
+
+export const originateBody = z
+  .object({
+    to: z.string().min(1).max(256),
+    from: z.string().max(64).optional(),
+    fromName: z.string().max(64).optional(),
+    playbook: z.string().optional(),
+    content: z.string().max(1_000_000).optional(),
+    variables: variables.optional(),
+    pbx: z.enum(["freeswitch", "asterisk"]).optional(),
+    timeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+    headers: z.record(z.string(), z.string()).optional(),
+    id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/).optional(),
+  })
+  .refine((b) => b.playbook === undefined || b.content === undefined, { message: "give at most one of playbook and content" });
+export type OriginateBody = z.output<typeof originateBody>;
 
 function liveCall(calls: CallManager, id: string): CallSession {
   const call = calls.getLive(id);
@@ -84,8 +102,11 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
     },
   );
 
-  app.post("/api/calls", { schema: { summary: "Originate an outbound call through the PBX", tags: ["calls"], body: anyObject } }, async () => {
-    throw new AppError("PBX_UNAVAILABLE", "no PBX is enabled or connected to originate calls");
+  app.post("/api/calls", { schema: { summary: "Originate an outbound call through the PBX", tags: ["calls"], body: originateBody } }, async (req, reply) => {
+    if (!o.originate) throw new AppError("PBX_UNAVAILABLE", "no PBX is enabled or connected to originate calls");
+    const { id } = await o.originate(req.body as OriginateBody);
+    reply.code(201);
+    return { id, state: "dialing" };
   });
 
   const hangup = async (id: string, body: z.infer<typeof hangupBody>) => {

@@ -43,9 +43,25 @@ export type CallControlEvents = {
   /** The PBX ended the channel (the caller hung up, or it is gone). */
   hangup: [{ cause: string; sipCode?: number | undefined; initiator: "caller" | "system" }];
   hold: [{ onHold: boolean }];
+  /** Outbound: the far end rings (180), or sent early media (183). */
+  progress: [{ earlyMedia: boolean }];
+  /** Outbound: the far end answered and the channel is ready for media. */
+  answered: [];
+  /** Outbound: the attempt failed before an answer. */
+  failed: [{ cause: string; sipCode?: number | undefined }];
   /** PBX-specific events worth passing on (`other` event). */
   other: [{ sender: string; extra: Record<string, unknown> }];
 };
+
+/** An outbound call to place (ws-call-api §7.2 `Originate`). */
+export interface OriginateRequest {
+  id: string;
+  to: string;
+  from?: string | undefined;
+  fromName?: string | undefined;
+  timeoutMs: number;
+  headers?: Record<string, string> | undefined;
+}
 
 export interface CallControl {
   readonly pbx: PbxKind;

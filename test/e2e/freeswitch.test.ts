@@ -147,6 +147,39 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
   }, 60_000);
 });
 
+describe("FreeSWITCH originate (POST /api/calls)", () => {
+  it("dials with bgapi originate and origination_uuid, rings, answers, plays the playbook; a busy callee is rejected 486", async () => {
+    const { sim, server } = await setup();
+    const res = await fetch(`${server.baseUrl}/api/calls`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ to: "1001", from: "5550100", playbook: "hello.md", headers: { "X-Campaign": "a,b" } }),
+    });
+    expect(res.status).toBe(201);
+    const { id, state } = (await res.json()) as { id: string; state: string };
+    expect(state).toBe("dialing");
+    const events = record(server, id);
+    const dialled = sim.commands.find((c) => c.startsWith("bgapi originate"));
+    expect(dialled).toBe(
+      `bgapi originate {origination_uuid=${id},origination_caller_id_number=5550100,origination_caller_id_name='active-call',originate_timeout=30,active_call=true,sip_h_X-Campaign=a\\,b}user/1001 &park()`,
+    );
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    expect(events.map((e) => e.event).slice(0, 3)).toEqual(["ringing", "answer", "trackStart"]);
+    expect(server.calls.get(id)?.direction).toBe("outbound");
+    expect(sim.channel(id)?.agentAudioBytes).toBeGreaterThan(32_000);
+    await fetch(`${server.baseUrl}/api/calls/${id}`, { method: "DELETE" });
+    await until("the kill", () => sim.channel(id)?.killedCause !== undefined, 5000);
+
+    sim.originateBehavior = () => ({ result: "fail", cause: "USER_BUSY" });
+    const busy = (await (await fetch(`${server.baseUrl}/api/calls`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: "1002" }) })).json()) as { id: string };
+    const busyEvents = record(server, busy.id);
+    await until("the rejection", () => busyEvents.some((e) => e.event === "hangup"));
+    expect(busyEvents.map((e) => e.event)).toEqual(["ringing", "reject", "hangup"]);
+    expect(busyEvents[1]).toMatchObject({ code: 486, reason: "USER_BUSY" });
+    expect(busyEvents[2]).toMatchObject({ reason: "rejected", initiator: "system" });
+  }, 60_000);
+});
+
 describe("FreeSWITCH outbound socket (`socket … async full`)", () => {
   it("takes the call handed over by the dialplan's socket, greets it, and leaves when the caller hangs up", async () => {
     const { sim, server } = await setup();

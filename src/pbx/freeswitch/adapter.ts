@@ -7,7 +7,9 @@
 import type { Config } from "../../config.js";
 import type { Logger } from "../../log.js";
 import type { ForkRegistry } from "../../media/fork-registry.js";
-import type { IncomingCall } from "../call-control.js";
+import { AppError } from "../../errors.js";
+import type { IncomingCall, OriginateRequest } from "../call-control.js";
+import { sipCodeOf } from "./causes.js";
 import { FsChannel, type FsMedia } from "./channel.js";
 import { EslConnection, EslOutboundServer, type EslEvent, type OutboundSession } from "./esl/index.js";
 
@@ -203,6 +205,45 @@ export class FreeswitchAdapter {
     if (ev.name === "CHANNEL_PARK" && ev.headers["variable_active_call"] === "true" && this.inbound) this.takeOver(uuid, ev.headers, this.inbound, false);
   }
 
+  // ---------------------------------------------------------------------------------------------- originate
+
+  /**
+   * Places a call (§1.6 originate): `bgapi originate {origination_uuid=<id>,…}<dial string> &park()`. The channel
+   * is registered before the command, so its progress, answer (the PARK after it) and failure reach it.
+   */
+  originate(request: OriginateRequest): { channel: FsChannel; dial: () => void } {
+    const conn = this.inbound;
+    if (!conn) throw new AppError("PBX_UNAVAILABLE", "FreeSWITCH is not connected (originate needs the inbound ESL connection)");
+    const c = this.o.config;
+    if (request.id.length > 36) throw new AppError("BAD_REQUEST", "a FreeSWITCH call id is at most 36 characters");
+    const channel = new FsChannel({ uuid: request.id, connection: conn, config: c, forks: this.o.forks, log: this.log, outbound: false, originated: true });
+    this.channels.set(request.id, channel);
+    channel.events.on("hangup", () => this.channels.delete(request.id));
+    const vars: string[] = [
+      `origination_uuid=${request.id}`,
+      `origination_caller_id_number=${originateValue(request.from ?? c.caller_id_number)}`,
+      `origination_caller_id_name='${originateValue(request.fromName ?? c.caller_id_name)}'`,
+      `originate_timeout=${Math.max(1, Math.round(request.timeoutMs / 1000))}`,
+      "active_call=true",
+      ...Object.entries(request.headers ?? {}).filter(([k]) => /^[A-Za-z0-9-]{1,64}$/.test(k)).map(([k, v]) => `sip_h_${k}=${originateValue(v)}`),
+    ];
+    const command = `originate {${vars.join(",")}}${dialString(request.to, c)} &park()`;
+    // Sent by `dial()`, once the caller has registered the call (so a refused registration dials nobody).
+    const dial = () => void conn.bgapi(command).then(
+      (result) => {
+        if (result.startsWith("+OK")) return;
+        const cause = result.replace(/^-ERR\s*/, "").trim() || "NORMAL_TEMPORARY_FAILURE";
+        channel.events.emit("failed", { cause, sipCode: sipCodeOf(cause) });
+        channel.markGone(cause, undefined, "system");
+      },
+      (err: unknown) => {
+        channel.events.emit("failed", { cause: (err as Error).message });
+        channel.markGone("NORMAL_TEMPORARY_FAILURE", undefined, "system");
+      },
+    );
+    return { channel, dial };
+  }
+
   // ---------------------------------------------------------------------------------------------- outbound
 
   private async onOutbound(s: OutboundSession): Promise<void> {
@@ -270,6 +311,20 @@ export class FreeswitchAdapter {
     this.o.onCall({ incoming, control: channel, startMedia: () => channel.startMedia() });
     return channel;
   }
+}
+
+/** `to` as a dial string: as given when it has a `/`, a SIP URI through the profile, else `dial_template`. */
+export function dialString(to: string, c: FsConfig): string {
+  if (/[\s{}]/.test(to) || to === "") throw new AppError("BAD_REQUEST", `"to" ${JSON.stringify(to)} cannot be dialled`);
+  if (to.includes("/")) return to;
+  if (/^sips?:/i.test(to)) return `sofia/${c.sip_profile}/${to.replace(/^sips?:/i, "")}`;
+  return c.dial_template.replaceAll("{to}", to);
+}
+
+/** A value inside `{a=b,…}`: commas escaped, quotes and braces and line breaks refused (§1.8). */
+function originateValue(v: string): string {
+  if (/['{}\r\n]/.test(v)) throw new AppError("BAD_REQUEST", `${JSON.stringify(v)} cannot be passed to originate`);
+  return v.replace(/,/g, "\\,");
 }
 
 function splitHostPort(addr: string): [string, number] {

@@ -31,6 +31,8 @@ export interface FsChannelOptions {
   log: Logger;
   /** The channel arrived on its own outbound socket (sendmsg then omits the uuid). */
   outbound: boolean;
+  /** We placed this call (originate): progress and answer are reported as control events. */
+  originated?: boolean;
 }
 
 export interface FsMedia {
@@ -47,6 +49,7 @@ export class FsChannel implements CallControl {
   private readonly o: FsChannelOptions;
   private pendingRefer: ((sipfrag: string) => void) | undefined;
   private forkFailures = 0;
+  private answeredSeen = false;
 
   constructor(options: FsChannelOptions) {
     this.o = options;
@@ -190,6 +193,17 @@ export class FsChannel implements CallControl {
         if (digit && this.leg) this.leg.pushDtmf(digit, Number.isFinite(samples) ? Math.round(samples / 8) : undefined, DTMF_SOURCES[source] ?? "pbx");
         return;
       }
+      case "CHANNEL_PROGRESS":
+      case "CHANNEL_PROGRESS_MEDIA":
+        if (this.o.originated) this.events.emit("progress", { earlyMedia: ev.name === "CHANNEL_PROGRESS_MEDIA" });
+        return;
+      case "CHANNEL_PARK":
+        // An originated call is answered, then parked by `&park()`: media can start now (§1.6 originate).
+        if (this.o.originated && !this.answeredSeen) {
+          this.answeredSeen = true;
+          this.events.emit("answered");
+        }
+        return;
       case "CHANNEL_HOLD":
       case "CHANNEL_UNHOLD":
         this.events.emit("hold", { onHold: ev.name === "CHANNEL_HOLD" });
