@@ -19,7 +19,7 @@ import { makeSummariser } from "../playbook/posthook/summary.js";
 import { PlaybookStore } from "../playbook/store.js";
 import { resolveLlm } from "../providers/registry.js";
 import { buildHttpApp } from "./app.js";
-import { registerCallRoutes } from "./call-routes.js";
+import { registerCallRoutes, type OriginateBody } from "./call-routes.js";
 import { registerWebConsole } from "./web-console.js";
 import { registerWsRoutes, type WsRoutesOptions } from "./ws-call.js";
 import { registerForkRoute } from "./fork-route.js";
@@ -103,33 +103,8 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
       })
     : undefined;
 
-  const app = await buildHttpApp({
-    log,
-    version: o.version,
-    token: config.http.token,
-    bodyLimitBytes: config.http.body_limit_bytes,
-    trustProxy: config.http.trust_proxy,
-    corsOrigins: config.http.cors_origins,
-    rateLimitPerMin: config.http.rate_limit_per_min,
-    ...(metrics ? { metrics } : {}),
-    playbooks: { store: playbooks },
-    console: config.http.console,
-    pbxStatus: (): Record<string, { connected: boolean; since: string }> => (freeswitch ? { freeswitch: freeswitch.status() } : {}),
-  });
-  await registerWsRoutes(app, {
-    calls,
-    router,
-    log,
-    token: config.http.token,
-    maxBinaryBytes: config.http.max_ws_message_bytes,
-    leadMs: config.calls.ws_output_lead_ms,
-    twilio: { enabled: config.twilio.enabled, leadMs: config.twilio.lead_ms },
-    ...o.ws,
-  });
-  registerCallRoutes(app, {
-    calls,
-    originate: freeswitch
-      ? async (req) => {
+  const originate = freeswitch
+    ? async (req: OriginateBody): Promise<{ id: string }> => {
           if (req.pbx === "asterisk") throw new AppError("PBX_UNAVAILABLE", "Asterisk is not enabled");
           const playbook = req.playbook !== undefined ? await playbooks.load(req.playbook) : req.content !== undefined ? await playbooks.parseContent(req.content, "inline.md") : undefined;
           const id = req.id ?? randomUUID();
@@ -154,7 +129,35 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
           dial();
           return { id };
         }
-      : undefined,
+      : undefined;
+
+  const app = await buildHttpApp({
+    log,
+    version: o.version,
+    token: config.http.token,
+    bodyLimitBytes: config.http.body_limit_bytes,
+    trustProxy: config.http.trust_proxy,
+    corsOrigins: config.http.cors_origins,
+    rateLimitPerMin: config.http.rate_limit_per_min,
+    ...(metrics ? { metrics } : {}),
+    playbooks: { store: playbooks },
+    console: config.http.console,
+    pbxStatus: (): Record<string, { connected: boolean; since: string }> => (freeswitch ? { freeswitch: freeswitch.status() } : {}),
+  });
+  await registerWsRoutes(app, {
+    calls,
+    router,
+    log,
+    token: config.http.token,
+    maxBinaryBytes: config.http.max_ws_message_bytes,
+    leadMs: config.calls.ws_output_lead_ms,
+    twilio: { enabled: config.twilio.enabled, leadMs: config.twilio.lead_ms },
+    originate,
+    ...o.ws,
+  });
+  registerCallRoutes(app, {
+    calls,
+    originate,
   });
   registerForkRoute(app, { forks, log });
   if (config.http.console) registerWebConsole(app);

@@ -10,7 +10,8 @@ import type { WebSocket, RawData } from "ws";
 import { z } from "zod";
 import { AppError, isAppError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { ID_PATTERN, type CallOption } from "../call/call-option.js";
+import { ID_PATTERN, parseCallOption, type CallOption } from "../call/call-option.js";
+import type { OriginateBody } from "./call-routes.js";
 import { CallManager } from "../call/manager.js";
 import type { CallClientPort, CallSession, WireEvent } from "../call/session.js";
 import type { InboundRouter } from "../call/router.js";
@@ -44,6 +45,8 @@ export interface WsRoutesOptions {
   pingSeconds?: number;
   /** `/call` without invite/accept is closed 4408 after this long (default INVITE_TIMEOUT_MS; tests shorten it). */
   inviteTimeoutMs?: number;
+  /** Places an outbound call through a PBX (`/call/pbx` `invite` of an unknown id); absent = PBX_UNAVAILABLE. */
+  originate?: ((request: OriginateBody) => Promise<{ id: string }>) | undefined;
 }
 
 interface CallQuery {
@@ -276,21 +279,52 @@ function handlePbx(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions): 
   }
   const call = q.id !== undefined ? o.calls.get(q.id) : undefined;
   if (!call) {
-    // Originating needs a PBX adapter (FreeSWITCH/Asterisk); none is connected in this build.
+    // No such call: only an `invite` may come first, and it originates the call through the PBX (§3.1).
     const onFirst = (data: RawData, isBinary: boolean): void => {
       const parsed = isBinary ? undefined : parseText(data);
-      const cmd = parsed?.ok ? (parsed.value as { command?: unknown }).command : undefined;
-      if (cmd === "invite") {
-        socket.send(JSON.stringify({ event: "error", timestamp: Date.now(), sender: "pbx", code: "PBX_UNAVAILABLE", error: "no PBX is enabled or connected to originate the call" }));
-        socket.close(1000, "no pbx");
-      } else {
-        if (cmd === "accept") socket.send(JSON.stringify({ event: "reject", timestamp: Date.now(), reason: "no pending call", code: 481 }));
-        socket.close(4404, "no such call");
+      const first = parsed?.ok ? (parsed.value as { command?: unknown; option?: unknown; requestId?: unknown }) : undefined;
+      if (first?.command === "invite") {
+        void originateFor(socket, o, q, first).catch((err: unknown) => {
+          const e = isAppError(err) ? err : new AppError("INTERNAL", String(err));
+          socket.send(JSON.stringify({ event: "error", timestamp: Date.now(), sender: "pbx", code: e.code, error: e.message, ...(typeof first.requestId === "string" ? { requestId: first.requestId } : {}) }));
+          socket.close(1000, e.code);
+        });
+        return;
       }
+      if (first?.command === "accept") socket.send(JSON.stringify({ event: "reject", timestamp: Date.now(), reason: "no pending call", code: 481 }));
+      socket.close(4404, "no such call");
     };
     socket.once("message", onFirst);
     return;
   }
+  attachPbxClient(socket, call, o, q, true);
+}
+
+/** `/call/pbx` `invite` for a call that does not exist: originate it and make this socket its controller. */
+async function originateFor(socket: WebSocket, o: WsRoutesOptions, q: CallQuery, first: { option?: unknown }): Promise<void> {
+  if (!o.originate) throw new AppError("PBX_UNAVAILABLE", "no PBX is enabled or connected to originate the call");
+  const option = parseCallOption(first.option);
+  if (option.callee === undefined) throw new AppError("BAD_REQUEST", "option.callee is required to originate", { details: { fields: [{ path: "option.callee", message: "required" }] } });
+  const { id } = await o.originate({
+    to: option.callee,
+    ...(option.caller !== undefined ? { from: option.caller } : {}),
+    ...(option.playbook !== undefined ? { playbook: option.playbook } : {}),
+    variables: option.variables,
+    timeoutMs: option.timeoutMs ?? 30_000,
+    ...(option.sip?.headers ? { headers: option.sip.headers } : {}),
+    ...(q.id !== undefined ? { id: q.id } : {}),
+  });
+  const call = o.calls.get(id);
+  if (!call) throw new AppError("INTERNAL", `originated call ${id} is not registered`);
+  if (socket.readyState !== socket.OPEN) {
+    call.hangup({ reason: "client", initiator: "client", detail: "controlling socket closed while dialling" });
+    return;
+  }
+  attachPbxClient(socket, call, o, q, false);
+}
+
+/** Makes `socket` the controlling client of `call` (one at a time: 4409 otherwise). */
+function attachPbxClient(socket: WebSocket, call: CallSession, o: WsRoutesOptions, q: CallQuery, announce: boolean): void {
   if (!call.live) {
     socket.close(4410, "call ended");
     return;
@@ -303,7 +337,7 @@ function handlePbx(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions): 
     return;
   }
   keepAlive(socket, q.ping === undefined ? (o.pingSeconds ?? 20) : Number(q.ping));
-  call.emit({
+  if (announce) call.emit({
     event: "incoming",
     trackId: call.id,
     caller: call.caller,

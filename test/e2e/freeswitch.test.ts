@@ -6,6 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WireEvent } from "../../src/call/session.js";
+import { CallClient } from "../../src/client/index.js";
 import { FreeSwitchSim } from "../sim/freeswitch/esl-sim.js";
 import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
 
@@ -177,6 +178,27 @@ describe("FreeSWITCH originate (POST /api/calls)", () => {
     expect(busyEvents.map((e) => e.event)).toEqual(["ringing", "reject", "hangup"]);
     expect(busyEvents[1]).toMatchObject({ code: 486, reason: "USER_BUSY" });
     expect(busyEvents[2]).toMatchObject({ reason: "rejected", initiator: "system" });
+  }, 60_000);
+});
+
+describe("FreeSWITCH originate over /call/pbx", () => {
+  it("an invite for an unknown id dials option.callee and the socket controls the call", async () => {
+    const { sim, server } = await setup();
+    const id = "5b1f6f0e-3c1a-4c55-9d52-0d6a1d1c2f10";
+    const client = await CallClient.connect(server.wsUrl, { path: "/call/pbx", id });
+    client.invite({ callee: "sip:alice@example.com", caller: "5550101", playbook: "hello.md" });
+    expect((await client.waitFor("ringing", undefined, 10_000)).earlyMedia).toBe(false);
+    await client.waitFor("answer", undefined, 10_000);
+    await client.waitFor("trackStart", (e) => e.playId === "greeting", 10_000);
+    expect(sim.commands.find((c) => c.startsWith("bgapi originate"))).toContain(`origination_uuid=${id},origination_caller_id_number=5550101`);
+    expect(sim.commands.find((c) => c.startsWith("bgapi originate"))).toMatch(/}sofia\/internal\/alice@example\.com &park\(\)$/);
+    client.hangup();
+    expect((await client.waitFor("hangup")).reason).toBe("client");
+    await until("the kill", () => sim.channel(id)?.killedCause !== undefined, 5000);
+    // Without a callee nothing is dialled.
+    const bad = await CallClient.connect(server.wsUrl, { path: "/call/pbx", id: "7c9e1f2a-0000-4000-8000-000000000001" });
+    bad.invite({ playbook: "hello.md" });
+    expect(await bad.waitFor("error")).toMatchObject({ code: "BAD_REQUEST" });
   }, 60_000);
 });
 
