@@ -148,6 +148,27 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
   }, 60_000);
 });
 
+describe("FreeSWITCH file playback mode (playback = \"file\")", () => {
+  it("sends each utterance as playAudio and plays the file FreeSWITCH reports, one at a time, with trackStart/trackEnd from PLAYBACK events", async () => {
+    const sim = new FreeSwitchSim();
+    await sim.start();
+    cleanups.push(() => sim.close());
+    const server = await startServer({ freeswitch: { enabled: true, esl_port: sim.eslPort, outbound_listen: "", playback: "file" } });
+    cleanups.push(() => server.stop());
+    await until("the ESL connection", () => server.freeswitch?.status().connected === true);
+    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid) !== undefined);
+    const events = record(server, uuid);
+    await until("the greeting's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"), 20_000);
+    expect(sim.commands.find((c) => c.includes("uuid_audio_fork ^^|"))).toMatch(/\|true\|false\|0$/);
+    const broadcasts = sim.channel(uuid)?.broadcasts ?? [];
+    expect(broadcasts.length).toBeGreaterThan(0);
+    expect(broadcasts[0]).toMatch(new RegExp(`${uuid}_\\d+\\.tmp\\.r16`));
+    expect(events.filter((e) => e.playId === "greeting").map((e) => e.event)).toEqual(["trackStart", "trackEnd"]);
+    expect(events.find((e) => e.event === "trackEnd")).toMatchObject({ reason: "finished" });
+  }, 60_000);
+});
+
 describe("FreeSWITCH originate (POST /api/calls)", () => {
   it("dials with bgapi originate and origination_uuid, rings, answers, plays the playbook; a busy callee is rejected 486", async () => {
     const { sim, server } = await setup();

@@ -50,6 +50,11 @@ export class FsChannel implements CallControl {
   private pendingRefer: ((sipfrag: string) => void) | undefined;
   private forkFailures = 0;
   private answeredSeen = false;
+  /** File mode (§2.6): utterances sent as playAudio, in order, waiting for their `::play_audio` file. */
+  private readonly awaitingFiles: string[] = [];
+  /** Files ready to play (one at a time), and the file playing now, with their utterances. */
+  private readonly fileQueue: { file: string; playId: string }[] = [];
+  private playingFile: { file: string; playId: string } | undefined;
 
   constructor(options: FsChannelOptions) {
     this.o = options;
@@ -132,6 +137,9 @@ export class FsChannel implements CallControl {
   }
 
   async stopPlayback(): Promise<void> {
+    // File mode: what was waiting to play is dropped with the current file (barge-in).
+    this.fileQueue.length = 0;
+    this.awaitingFiles.length = 0;
     await this.api(`uuid_break ${this.uuid} all`, true);
   }
 
@@ -165,6 +173,7 @@ export class FsChannel implements CallControl {
           log: this.o.log,
         });
         bindForkSocket(socket, leg);
+        if (!stream) leg.forkEvents.on("playAudio", (p) => this.awaitingFiles.push(p.playId));
         this.leg = leg;
         return { leg, media: { leg: "audioFork", codec: "L16", sampleRate: c.fork_sample_rate, outputSampleRate: c.playback_sample_rate } };
       } catch (err) {
@@ -204,6 +213,20 @@ export class FsChannel implements CallControl {
           this.events.emit("answered");
         }
         return;
+      case "PLAYBACK_START": {
+        const file = h["Playback-File-Path"];
+        if (this.playingFile && this.playingFile.file === file) this.leg?.filePlaybackStarted(this.playingFile.playId);
+        return;
+      }
+      case "PLAYBACK_STOP": {
+        const file = h["Playback-File-Path"];
+        const playing = this.playingFile;
+        if (!playing || playing.file !== file) return;
+        this.playingFile = undefined;
+        this.leg?.filePlaybackEnded(playing.playId, h["Playback-Status"] === "break" ? "break" : "done");
+        this.playNextFile();
+        return;
+      }
       case "CHANNEL_HOLD":
       case "CHANNEL_UNHOLD":
         this.events.emit("hold", { onHold: ev.name === "CHANNEL_HOLD" });
@@ -235,14 +258,29 @@ export class FsChannel implements CallControl {
         this.o.log.warn({ callId: this.uuid, body: ev.body }, "mod_audio_fork error");
         return;
       case "mod_audio_fork::play_audio": {
-        // File mode: FS wrote the audio to a file and does not play it; we do (§2.6).
+        // File mode: FS wrote the n-th playAudio to a file and does not play it; we do, one at a time (§2.6).
         const file = parseJson(ev.body)?.file;
-        if (typeof file === "string" && !/[\s\r\n]/.test(file)) void this.api(`uuid_broadcast ${this.uuid} ${file} aleg`, true).catch(() => undefined);
+        const playId = this.awaitingFiles.shift();
+        if (typeof file !== "string" || /[\s\r\n]/.test(file) || playId === undefined) return;
+        this.fileQueue.push({ file, playId });
+        if (!this.playingFile) this.playNextFile();
         return;
       }
       default:
         return;
     }
+  }
+
+  private playNextFile(): void {
+    const next = this.fileQueue.shift();
+    if (!next) return;
+    this.playingFile = next;
+    void this.api(`uuid_broadcast ${this.uuid} ${next.file} aleg`, true).catch((err: unknown) => {
+      this.o.log.warn({ callId: this.uuid, err }, "file playback failed");
+      this.playingFile = undefined;
+      this.leg?.filePlaybackEnded(next.playId, "break");
+      this.playNextFile();
+    });
   }
 
   /** `api` on the owning connection; `-ERR` is a PBX_ERROR, except "no such channel" when `goneOk` (races with hangup). */
