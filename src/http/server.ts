@@ -3,9 +3,7 @@
  * hook delivery, the call registry, the fastify app with every route (REST, WebSocket, console). main.ts listens
  * on it; the end-to-end tests build exactly the same thing on port 0.
  */
-import { randomUUID } from "node:crypto";
 import { resolve } from "node:path";
-import { AppError } from "../errors.js";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
@@ -19,7 +17,8 @@ import { makeSummariser } from "../playbook/posthook/summary.js";
 import { PlaybookStore } from "../playbook/store.js";
 import { resolveLlm } from "../providers/registry.js";
 import { buildHttpApp } from "./app.js";
-import { registerCallRoutes, type OriginateBody } from "./call-routes.js";
+import { registerCallRoutes } from "./call-routes.js";
+import { makeOriginate } from "./originate.js";
 import { registerWebConsole } from "./web-console.js";
 import { registerWsRoutes, type WsRoutesOptions } from "./ws-call.js";
 import { registerForkRoute } from "./fork-route.js";
@@ -103,33 +102,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
       })
     : undefined;
 
-  const originate = freeswitch
-    ? async (req: OriginateBody): Promise<{ id: string }> => {
-          if (req.pbx === "asterisk") throw new AppError("PBX_UNAVAILABLE", "Asterisk is not enabled");
-          const playbook = req.playbook !== undefined ? await playbooks.load(req.playbook) : req.content !== undefined ? await playbooks.parseContent(req.content, "inline.md") : undefined;
-          const id = req.id ?? randomUUID();
-          if (calls.getLive(id)) throw new AppError("ALREADY_ATTACHED", `call ${id} is already live`);
-          const { channel, dial } = freeswitch.originate({ id, to: req.to, from: req.from, fromName: req.fromName, timeoutMs: req.timeoutMs, headers: req.headers });
-          const create = () => calls.create({
-            id,
-            callType: "freeswitch",
-            direction: "outbound",
-            caller: req.from ?? config.freeswitch.caller_id_number,
-            callee: req.to,
-            control: channel,
-            legFactory: () => channel.startMedia(),
-            plan: { playbook, variables: req.variables ?? {} },
-          });
-          try {
-            create();
-          } catch (err) {
-            channel.markGone("NORMAL_CLEARING", undefined, "system"); // never dialled: forget it
-            throw err;
-          }
-          dial();
-          return { id };
-        }
-      : undefined;
+  const originate = freeswitch ? makeOriginate({ calls, playbooks, freeswitch, config }) : undefined;
 
   const app = await buildHttpApp({
     log,
