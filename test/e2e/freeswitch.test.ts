@@ -102,6 +102,21 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(hooks[0]).toMatchObject({ event: "call.ended", callId: uuid, callType: "freeswitch", hangupReason: "transferred", playbook: "hello.md" });
   }, 90_000);
 
+  it("a fork that drops while the call lives is restarted once on the same leg, and the call goes on", async () => {
+    const { sim, server } = await setup();
+    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid)?.state === "active");
+    const events = record(server, uuid);
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    sim.dropFork(uuid);
+    await until("the restart", () => (sim.channel(uuid)?.forkStarts ?? 0) === 2, 10_000);
+    expect(sim.commands).toContain(`api uuid_audio_fork ${uuid} stop`);
+    expect(server.calls.get(uuid)?.state).toBe("active");
+    sim.setCallerAudio(uuid, new Int16Array([...fliteSpeech("please transfer me to billing"), ...silence(2000)]), false);
+    await until("the transcript after the restart", () => events.some((e) => e.event === "asrFinal"), 20_000);
+    expect(events.some((e) => e.event === "hangup")).toBe(false);
+  }, 60_000);
+
   it("a caller hangup ends the session; a call nobody routes is rejected with 503 by `respond`", async () => {
     const { sim, server } = await setup();
     const routed = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });

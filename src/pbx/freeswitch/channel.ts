@@ -6,9 +6,9 @@
 import type { Config } from "../../config.js";
 import { AppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
-import { AudioForkLeg, bindForkSocket } from "../../media/audio-fork-leg.js";
+import { AudioForkLeg } from "../../media/audio-fork-leg.js";
 import { TypedEmitter } from "../../media/emitter.js";
-import type { ForkRegistry } from "../../media/fork-registry.js";
+import type { ForkRegistry, ForkSocket } from "../../media/fork-registry.js";
 import type { CallControl, CallControlEvents, TransferOutcome, TransferRequest } from "../call-control.js";
 import { respondArgument, sipCodeOf } from "./causes.js";
 import type { EslConnection, EslEvent } from "./esl/index.js";
@@ -48,7 +48,8 @@ export class FsChannel implements CallControl {
   private gone = false;
   private readonly o: FsChannelOptions;
   private pendingRefer: ((sipfrag: string) => void) | undefined;
-  private forkFailures = 0;
+  private forkSocket: ForkSocket | undefined;
+  private forkRestarts = 0;
   private answeredSeen = false;
   /** File mode (§2.6): utterances sent as playAudio, in order, waiting for their `::play_audio` file. */
   private readonly awaitingFiles: string[] = [];
@@ -148,10 +149,31 @@ export class FsChannel implements CallControl {
   /** Starts mod_audio_fork (10-argument form) and waits for its WebSocket; one retry when it fails to connect. */
   async startMedia(): Promise<FsMedia> {
     const c = this.o.config;
-    const stream = c.playback === "stream";
     // Streamed audio is mixed into what FS writes: an idle channel writes nothing without this (§2.4).
-    if (stream) await this.api(`uuid_setvar ${this.uuid} send_silence_when_idle -1`);
-    for (;;) {
+    if (c.playback === "stream") await this.api(`uuid_setvar ${this.uuid} send_silence_when_idle -1`);
+    const socket = await this.connectFork();
+    const leg = new AudioForkLeg({
+      id: this.uuid,
+      forkRate: c.fork_sample_rate,
+      playbackRate: c.playback_sample_rate,
+      mode: c.playback,
+      useMarks: c.use_marks,
+      // Through whichever fork socket is current: a restarted fork keeps the same leg (and conversation).
+      send: (data) => this.forkSocket?.send(data),
+      onFlush: () => void this.stopPlayback().catch(() => undefined),
+      log: this.o.log,
+    });
+    if (c.playback === "file") leg.forkEvents.on("playAudio", (p) => this.awaitingFiles.push(p.playId));
+    this.leg = leg;
+    this.bindFork(socket, leg);
+    return { leg, media: { leg: "audioFork", codec: "L16", sampleRate: c.fork_sample_rate, outputSampleRate: c.playback_sample_rate } };
+  }
+
+  /** `uuid_audio_fork … start` (10-argument form) and its WebSocket; one retry when it fails to connect (§1.6). */
+  private async connectFork(): Promise<ForkSocket> {
+    const c = this.o.config;
+    const stream = c.playback === "stream";
+    for (let attempt = 1; ; attempt++) {
       const expectation = this.o.forks.expect(this.uuid, FORK_CONNECT_TIMEOUT_MS);
       const url = `${c.audio_fork_url.replace(/\/+$/, "")}/${this.uuid}?token=${expectation.token}`;
       const args = ["^^", this.uuid, "start", url, "mono", c.fork_sample_rate === 8000 ? "8k" : "16k", "audio_fork", `{"callId":"${this.uuid}"}`, "true", stream ? "true" : "false", stream ? String(c.playback_sample_rate) : "0"];
@@ -162,26 +184,41 @@ export class FsChannel implements CallControl {
       }
       try {
         const socket = await expectation.connected;
-        const leg = new AudioForkLeg({
-          id: this.uuid,
-          forkRate: c.fork_sample_rate,
-          playbackRate: c.playback_sample_rate,
-          mode: c.playback,
-          useMarks: c.use_marks,
-          send: (data) => socket.send(data),
-          onFlush: () => void this.stopPlayback().catch(() => undefined),
-          log: this.o.log,
-        });
-        bindForkSocket(socket, leg);
-        if (!stream) leg.forkEvents.on("playAudio", (p) => this.awaitingFiles.push(p.playId));
-        this.leg = leg;
-        return { leg, media: { leg: "audioFork", codec: "L16", sampleRate: c.fork_sample_rate, outputSampleRate: c.playback_sample_rate } };
+        this.forkSocket = socket;
+        return socket;
       } catch (err) {
-        if (++this.forkFailures > 1 || this.gone) throw err instanceof AppError ? err : new AppError("PBX_ERROR", `audio fork did not connect: ${(err as Error).message}`);
+        if (attempt > 1 || this.gone) throw err instanceof AppError ? err : new AppError("PBX_ERROR", `audio fork did not connect: ${(err as Error).message}`);
         this.o.log.warn({ callId: this.uuid, err }, "audio fork did not connect; retrying once");
         await new Promise((r) => setTimeout(r, FORK_RETRY_DELAY_MS));
       }
     }
+  }
+
+  /**
+   * Frames of `socket` go to the leg. When the fork drops while the channel lives (FS never reconnects by
+   * itself), it is restarted once (`stop`, then `start`) on the same leg; a second loss ends the leg.
+   */
+  private bindFork(socket: ForkSocket, leg: AudioForkLeg): void {
+    socket.on("message", (data, isBinary) => {
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      leg.handleMessage(buf, isBinary);
+    });
+    socket.on("close", (code) => {
+      if (this.forkSocket !== socket) return;
+      this.forkSocket = undefined;
+      if (this.gone || leg.closed) return leg.hangup("transport", `fork socket closed (${code})`);
+      if (this.forkRestarts++ >= 1) return leg.hangup("transport", `fork lost again (${code})`);
+      this.o.log.warn({ callId: this.uuid, code }, "audio fork dropped while the call lives; restarting it");
+      void (async () => {
+        await this.api(`uuid_audio_fork ${this.uuid} stop`, true).catch(() => undefined);
+        const next = await this.connectFork();
+        if (leg.closed) return next.close(1000, "call ended");
+        this.bindFork(next, leg);
+      })().catch((err: unknown) => {
+        this.o.log.error({ callId: this.uuid, err }, "audio fork restart failed");
+        leg.hangup("transport", "fork restart failed");
+      });
+    });
   }
 
   // ---------------------------------------------------------------------------------------------- events

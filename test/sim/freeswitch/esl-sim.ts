@@ -572,6 +572,11 @@ export class FreeSwitchSim {
     return this.chans.get(uuid);
   }
 
+  /** The fork's WebSocket drops (network loss) while the channel lives: FS fires `mod_audio_fork::disconnect`. */
+  dropFork(uuid: string): void {
+    this.chans.get(uuid)?.fork?.ws?.terminate();
+  }
+
   /** The channel disappears without any event (as if it ended while the controller was disconnected). */
   vanish(uuid: string): void {
     this.chans.delete(uuid);
