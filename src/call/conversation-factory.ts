@@ -13,6 +13,7 @@ import { SerialConversation } from "../pipeline/serial/serial-conversation.js";
 import { interruptionOptions } from "../pipeline/turn/interruption.js";
 import { turnDetectorOptions } from "../pipeline/turn/turn-detector.js";
 import type { Playbook } from "../playbook/types.js";
+import type { PbxPlayer } from "../pbx/call-control.js";
 import type { CallFacts } from "../playbook/variables.js";
 import { resolveAsr, resolveLlm, resolveTts } from "../providers/registry.js";
 
@@ -29,6 +30,8 @@ export interface ConversationRequest {
   respond: boolean;
   inactivityTimeoutMs: number;
   log: Logger;
+  /** `pbx:` playback on PBX calls. */
+  pbxPlayer?: PbxPlayer | undefined;
 }
 
 export type ConversationFactory = (request: ConversationRequest) => Promise<Conversation>;
@@ -71,6 +74,7 @@ export function serialConversationFactory(config: Config): ConversationFactory {
       eou: turnDetectorOptions(s.eou, vad.minSilenceMs),
       interruption: interruptionOptions({ ...config.defaults.interruption, ...s.interruption }, language),
       inactivityTimeoutMs: r.inactivityTimeoutMs,
+      pbxPlayer: r.pbxPlayer,
       onProviderError: config.calls.on_provider_error,
       soundsDir: resolve(config.paths.sounds),
       cacheDir: resolve(config.paths.cache),

@@ -419,6 +419,7 @@ export class CallSession {
         respond,
         inactivityTimeoutMs,
         log: this.log,
+        pbxPlayer: this.options.control?.player,
       });
     } catch (err) {
       const e = toAppError(err);

@@ -79,4 +79,17 @@ export interface CallControl {
   sendDtmf(digits: string, durationMs: number): Promise<void>;
   /** Stops what the PBX itself plays on the channel (barge-in on `pbx:` playback). */
   stopPlayback(): Promise<void>;
+  /** `pbx:` playback on this channel, where the PBX can play files and tones. */
+  readonly player?: PbxPlayer | undefined;
+}
+
+/**
+ * Playback done by the PBX itself (`play` with a `pbx:` url, ws-call-api §3.5): FreeSWITCH `playback` of a file
+ * path or `tone_stream://…`; Asterisk `sound:`/`tone:` media. The conversation reports trackStart/trackEnd from it.
+ */
+export interface PbxPlayer {
+  /** Plays `target` once. `started` resolves when the PBX starts it; `ended` when it finished or was stopped. */
+  play(target: string, playId: string): { started: Promise<void>; ended: Promise<{ status: "done" | "break" }> };
+  /** Stops what the PBX plays on the channel (barge-in, interrupt). */
+  stopPlayback(): Promise<void>;
 }

@@ -117,6 +117,27 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(events.some((e) => e.event === "hangup")).toBe(false);
   }, 60_000);
 
+  it("plays pbx: urls on FreeSWITCH (sendmsg playback), reports them as tracks, and stops them with uuid_break on interrupt", async () => {
+    const { sim, server } = await setup();
+    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid)?.state === "active");
+    const events = record(server, uuid);
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    const post = (body: object) => fetch(`${server.baseUrl}/api/calls/${uuid}/play`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post({ url: "pbx:tone_stream://%(200,0,440)", playId: "beep" })).status).toBe(202);
+    await until("the beep's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "beep"));
+    expect(events.filter((e) => e.playId === "beep").map((e) => `${e.event}:${String(e.reason ?? "")}`)).toEqual(["trackStart:", "trackEnd:finished"]);
+    expect(sim.channel(uuid)?.executed.some((x) => JSON.stringify(x).includes("tone_stream://%(200,0,440)"))).toBe(true);
+
+    expect((await post({ url: "pbx:/usr/share/freeswitch/sounds/music/hold.wav", playId: "hold", loop: 0 })).status).toBe(202);
+    await until("the hold music", () => events.some((e) => e.event === "trackStart" && e.playId === "hold"));
+    const breaks = sim.channel(uuid)?.breaks ?? 0;
+    await fetch(`${server.baseUrl}/api/calls/${uuid}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command: "interrupt" }) });
+    await until("the hold music's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "hold"));
+    expect(events.find((e) => e.event === "trackEnd" && e.playId === "hold")?.reason).toBe("interrupted");
+    expect(sim.channel(uuid)?.breaks).toBeGreaterThan(breaks);
+  }, 60_000);
+
   it("a caller hangup ends the session; a call nobody routes is rejected with 503 by `respond`", async () => {
     const { sim, server } = await setup();
     const routed = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });

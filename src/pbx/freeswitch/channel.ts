@@ -9,7 +9,7 @@ import type { Logger } from "../../log.js";
 import { AudioForkLeg } from "../../media/audio-fork-leg.js";
 import { TypedEmitter } from "../../media/emitter.js";
 import type { ForkRegistry, ForkSocket } from "../../media/fork-registry.js";
-import type { CallControl, CallControlEvents, TransferOutcome, TransferRequest } from "../call-control.js";
+import type { CallControl, CallControlEvents, PbxPlayer, TransferOutcome, TransferRequest } from "../call-control.js";
 import { respondArgument, sipCodeOf } from "./causes.js";
 import type { EslConnection, EslEvent } from "./esl/index.js";
 
@@ -40,7 +40,7 @@ export interface FsMedia {
   media: { leg: "audioFork"; codec: "L16"; sampleRate: number; outputSampleRate: number };
 }
 
-export class FsChannel implements CallControl {
+export class FsChannel implements CallControl, PbxPlayer {
   readonly pbx = "freeswitch" as const;
   readonly events = new TypedEmitter<CallControlEvents>();
   readonly uuid: string;
@@ -49,6 +49,9 @@ export class FsChannel implements CallControl {
   private readonly o: FsChannelOptions;
   private pendingRefer: ((sipfrag: string) => void) | undefined;
   private forkSocket: ForkSocket | undefined;
+  private playSeq = 0;
+  /** `pbx:` playbacks under way, by target: PLAYBACK_START resolves `started`, PLAYBACK_STOP gives the status. */
+  private readonly pbxPlays = new Map<string, { started: () => void; status: "done" | "break" }>();
   private forkRestarts = 0;
   private answeredSeen = false;
   /** File mode (§2.6): utterances sent as playAudio, in order, waiting for their `::play_audio` file. */
@@ -135,6 +138,33 @@ export class FsChannel implements CallControl {
 
   async sendDtmf(digits: string, durationMs: number): Promise<void> {
     await this.api(`uuid_send_dtmf ${this.uuid} ${digits}@${durationMs}`);
+  }
+
+  get player(): PbxPlayer {
+    return this;
+  }
+
+  /** `pbx:` playback: `sendmsg execute playback` with event-lock, ended by its CHANNEL_EXECUTE_COMPLETE (§1.4). */
+  play(target: string, playId: string): { started: Promise<void>; ended: Promise<{ status: "done" | "break" }> } {
+    let markStarted!: () => void;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    const entry = { started: markStarted, status: "done" as "done" | "break" };
+    this.pbxPlays.set(target, entry);
+    const ended = this.o.connection
+      .execute("playback", target, { ...(this.o.outbound ? {} : { uuid: this.uuid }), eventLock: true, eventUuid: `${playId}:${++this.playSeq}` })
+      .then(
+        () => entry.status,
+        (err: unknown) => {
+          this.o.log.warn({ callId: this.uuid, err, target }, "pbx playback failed");
+          return "break" as const;
+        },
+      )
+      .then((status) => {
+        markStarted();
+        if (this.pbxPlays.get(target) === entry) this.pbxPlays.delete(target);
+        return { status };
+      });
+    return { started, ended };
   }
 
   async stopPlayback(): Promise<void> {
@@ -252,11 +282,14 @@ export class FsChannel implements CallControl {
         return;
       case "PLAYBACK_START": {
         const file = h["Playback-File-Path"];
+        if (file !== undefined) this.pbxPlays.get(file)?.started();
         if (this.playingFile && this.playingFile.file === file) this.leg?.filePlaybackStarted(this.playingFile.playId);
         return;
       }
       case "PLAYBACK_STOP": {
         const file = h["Playback-File-Path"];
+        const pbxPlay = file !== undefined ? this.pbxPlays.get(file) : undefined;
+        if (pbxPlay) pbxPlay.status = h["Playback-Status"] === "break" ? "break" : "done";
         const playing = this.playingFile;
         if (!playing || playing.file !== file) return;
         this.playingFile = undefined;

@@ -186,6 +186,60 @@ describe("play: loop", () => {
   });
 });
 
+/** The PBX side of `pbx:` playback, driven by the test (FreeSWITCH/Asterisk cannot run here). */
+class TestPbxPlayer {
+  readonly plays: { target: string; playId: string; finish: (status: "done" | "break") => void; start: () => void }[] = [];
+  stops = 0;
+  play(target: string, playId: string) {
+    let start!: () => void;
+    let finish!: (status: "done" | "break") => void;
+    const started = new Promise<void>((r) => (start = r));
+    const ended = new Promise<{ status: "done" | "break" }>((r) => (finish = (status) => r({ status })));
+    this.plays.push({ target, playId, finish, start });
+    return { started, ended };
+  }
+  async stopPlayback(): Promise<void> {
+    this.stops++;
+    for (const p of this.plays) p.finish("break");
+  }
+}
+
+describe("play: pbx:<target> with a PBX player", () => {
+  it("plays after what is queued before it, reports trackStart/trackEnd from the PBX, loops, and an interrupt stops it on the PBX", async () => {
+    const pbx = new TestPbxPlayer();
+    const h = await started({ pbxPlayer: pbx });
+    h.conv.handleCommand({ command: "play", url: "a.wav", playId: "first" });
+    h.conv.handleCommand({ command: "play", url: "pbx:tone_stream://%(100,100,440)", playId: "tone", queue: true, loop: 2 });
+    await runUntil(h, () => h.of("trackStart").length > 0);
+    // The PBX is not asked while the leg still plays the file queued before it.
+    expect(pbx.plays).toHaveLength(0);
+    await runUntil(h, () => pbx.plays.length > 0);
+    expect(h.names().slice(0, 2)).toEqual(["trackStart:first", "trackEnd:first"]);
+    expect(pbx.plays[0]).toMatchObject({ target: "tone_stream://%(100,100,440)", playId: "tone" });
+    pbx.plays[0]?.start();
+    await runUntil(h, () => h.of("trackStart").some((e) => e.playId === "tone"));
+    pbx.plays[0]?.finish("done");
+    await runUntil(h, () => pbx.plays.length === 2);
+    pbx.plays[1]?.start();
+    pbx.plays[1]?.finish("done");
+    await runUntil(h, ended(h, "tone"));
+    expect(h.names()).toEqual(["trackStart:first", "trackEnd:first", "trackStart:tone", "trackEnd:tone"]);
+    expect(h.of("trackEnd")[1]?.reason).toBe("finished");
+
+    h.conv.handleCommand({ command: "play", url: "pbx:/usr/share/freeswitch/sounds/hold.wav", playId: "hold", loop: 0 });
+    await runUntil(h, () => pbx.plays.length === 3);
+    pbx.plays[2]?.start();
+    await runUntil(h, () => h.of("trackStart").some((e) => e.playId === "hold"));
+    h.conv.handleCommand({ command: "interrupt" });
+    await runUntil(h, ended(h, "hold"));
+    expect(pbx.stops).toBe(1);
+    expect(h.of("trackEnd").find((e) => e.playId === "hold")?.reason).toBe("interrupted");
+    // An endless loop stopped by the PBX does not start again.
+    await h.run(200);
+    expect(pbx.plays).toHaveLength(3);
+  });
+});
+
 describe("play: pbx:<target>", () => {
   it("is UNSUPPORTED on this engine and leaves what plays alone", async () => {
     const h = await started();

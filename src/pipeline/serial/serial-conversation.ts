@@ -72,6 +72,7 @@ import {
 } from "../turn/index.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
 import { isPbxUrl, loadSoundSource } from "./sound-source.js";
+import type { PbxPlayer } from "../../pbx/call-control.js";
 import { SpeculativeLlm, abortable } from "./speculative-llm.js";
 
 /** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
@@ -117,6 +118,8 @@ export interface SerialConversationOptions {
   soundsDir?: string;
   /** Loads a `play` url (default: loadSoundSource: a file under soundsDir or an http(s) download). */
   loadSound?: (url: string, signal: AbortSignal) => Promise<AudioFrame>;
+  /** Plays `pbx:` urls on the PBX (PBX calls); without it they answer UNSUPPORTED. */
+  pbxPlayer?: PbxPlayer | undefined;
   /** Config `[paths] cache`: http(s) `play` downloads are cached here by URL and ETag (no cache when unset). */
   cacheDir?: string;
   log?: Logger;
@@ -186,6 +189,8 @@ interface Utterance {
   writtenSamples: number;
   /** trackStart reported. */
   started: boolean;
+  /** Played by the PBX (`pbx:` url), not through the leg. */
+  pbx?: boolean;
   /** trackEnd reported (finished or stopped). */
   ended: boolean;
   /** Stopped for good by an interrupt/replace/error/barge-in. */
@@ -681,6 +686,7 @@ export class SerialConversation implements Conversation {
     const heard = new Map<Utterance, string>();
     if (targets.length === 0) return heard;
     for (const u of targets) u.ctrl.abort();
+    if (targets.some((u) => u.pbx)) void this.options.pbxPlayer?.stopPlayback().catch(() => undefined);
     const result = this.leg.clear({ fadeOutMs });
     // The audio already released (lead + fade) still plays out: the cleared mark resolves when it has.
     const cleared = reason === "bargeIn" && !this.leg.closed ? this.leg.mark(`cleared-${++this.seq}`).catch(() => undefined) : undefined;
@@ -822,7 +828,7 @@ export class SerialConversation implements Conversation {
       case "tts":
         return this.tts(c, fromRunner);
       case "play": {
-        if (isPbxUrl(c.url)) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
+        if (isPbxUrl(c.url) && !this.options.pbxPlayer) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
         if (!c.queue) this.replaceAll();
         const u = this.addUtterance(c.playId ?? c.url, "play", fromRunner, c.interruptible, c.autoHangup === true, c.url);
         u.waitInputTimeout = c.waitInputTimeout ?? 0;
@@ -1157,6 +1163,7 @@ export class SerialConversation implements Conversation {
    */
   private async playFile(u: Utterance): Promise<void> {
     const url = u.url ?? "";
+    if (isPbxUrl(url) && this.options.pbxPlayer) return this.playOnPbx(u, url.slice(4), this.options.pbxPlayer);
     const ctrl = u.ctrl;
     let frame: AudioFrame;
     try {
@@ -1177,6 +1184,34 @@ export class SerialConversation implements Conversation {
       this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
     }
     this.finishWriting(u);
+  }
+
+  /**
+   * `pbx:` playback: the PBX plays the target (after every earlier utterance has played out, so order holds), and
+   * its start and end become this utterance's trackStart/trackEnd. A stop (interrupt, barge-in, replace) reaches
+   * the PBX through `cut`.
+   */
+  private async playOnPbx(u: Utterance, target: string, pbx: PbxPlayer): Promise<void> {
+    u.pbx = true;
+    u.synthDone = true; // nothing to synthesise: the worker moves on to the next utterance
+    while (this.queue[0] !== u) {
+      if (u.stopped || u.suspended || this.end) return;
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
+    }
+    const startedAt = this.now;
+    for (let i = 0; u.loop === 0 || i < u.loop; i++) {
+      if (u.ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
+      const run = pbx.play(target, u.playId);
+      void run.started.then(() => {
+        if (i === 0 && !u.stopped && !u.ended) this.onTrackStart({ playId: u.playId, atMs: this.now });
+      });
+      const { status } = await run.ended;
+      if (status === "break") break;
+    }
+    if (u.stopped || u.suspended || u.ended || this.end) return;
+    const playedMs = Math.max(0, this.now - startedAt);
+    u.sentences = [{ text: "", durationMs: playedMs }];
+    this.onTrackEnd({ playId: u.playId, atMs: this.now, playedMs, totalMs: playedMs, reason: "finished" });
   }
 
   /** Waits (on the media clock) until no more than `maxMs` of `u` is queued on the leg; false when `u` was stopped. */
