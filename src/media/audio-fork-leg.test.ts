@@ -133,8 +133,12 @@ describe("AudioForkLeg agent side (stream mode)", () => {
     expect(last?.data).toBe('{"type":"mark","data":{"name":"p1:1"}}');
     expect(texts()).toEqual(['{"type":"mark","data":{"name":"p1:1"}}']);
     expect(leg.pendingMarkNames).toEqual(["p1:1"]);
-    expect(ends.map((e) => [e.playId, e.reason, e.playedMs])).toEqual([["p1", "finished", 500]]);
+    // trackEnd waits for FreeSWITCH to say the end mark played out: the ledger is what the caller heard.
+    expect(ends).toEqual([]);
+    clock.advanceBy(100, 20);
+    expect(ends).toEqual([]);
     leg.handleMessage(reply("p1:1", "playout"), false);
+    expect(ends.map((e) => [e.playId, e.reason, e.playedMs, e.atMs])).toEqual([["p1", "finished", 500, leg.nowMs]]);
     expect(leg.pendingMarkNames).toEqual([]);
     expect(leg.confirmedMarks).toEqual([{ name: "p1:1", playId: "p1", event: "playout", atMs: leg.nowMs }]);
     expect(leg.marksEnabled).toBe(true);
@@ -166,7 +170,11 @@ describe("AudioForkLeg agent side (stream mode)", () => {
     const result = leg.clear();
     expect(texts().at(-1)).toBe('{"type":"killAudio"}');
     expect(flushes()).toBe(1);
-    expect(result.plays.map((p) => [p.playId, p.interrupted])).toEqual([["p2", true]]); // p1 had played out
+    // p1 was all sent but not yet confirmed played: reported as played as far as sent, not interrupted.
+    expect(result.plays.map((p) => [p.playId, p.interrupted])).toEqual([
+      ["p1", false],
+      ["p2", true],
+    ]);
     leg.handleMessage(reply("p1:1", "cleared"), false);
     expect(leg.confirmedMarks.map((m) => [m.name, m.event])).toEqual([["p1:1", "cleared"]]);
     clock.advanceBy(3000, 20);
@@ -190,8 +198,8 @@ describe("AudioForkLeg agent side (stream mode)", () => {
     expect(flushes()).toBe(1);
   });
 
-  it("a mark unanswered 2 s after its audio should have played turns marks off", () => {
-    const { leg, clock, texts } = setup();
+  it("a mark unanswered 2 s after its audio should have played turns marks off (and releases the held trackEnd)", () => {
+    const { leg, clock, texts, ends } = setup();
     const off: unknown[] = [];
     leg.forkEvents.on("marksDisabled", (e) => off.push(e));
     leg.handleMessage(Buffer.from('{"callId":"y"}'), false);
@@ -199,12 +207,16 @@ describe("AudioForkLeg agent side (stream mode)", () => {
     leg.endPlay("p1");
     clock.advanceBy(1000 + 80 + 1900, 20);
     expect(leg.marksEnabled).toBe(true);
+    expect(ends).toEqual([]);
     clock.advanceBy(200, 20);
     expect(leg.marksEnabled).toBe(false);
     expect(off).toEqual([{ mark: "p1:1" }]);
+    expect(ends.map((e) => [e.playId, e.reason])).toEqual([["p1", "finished"]]);
     leg.write("p2", ramp(320));
     leg.endPlay("p2");
     clock.advanceBy(200, 20);
+    // Marks off: the pacer's clock ends p2 by itself.
+    expect(ends.map((e) => e.playId)).toEqual(["p1", "p2"]);
     expect(texts()).toEqual(['{"type":"mark","data":{"name":"p1:1"}}']);
     // A late reply is still recorded.
     leg.handleMessage(reply("p1:1", "playout"), false);

@@ -18,8 +18,9 @@
  * last frame of each utterance (at most 30 outstanding). Replies are recorded in `confirmedMarks` and emitted as
  * `markReply`; a mark still unanswered `markTimeoutMs` (2 s) after its audio should have played (pacer time +
  * FS pre-buffer) turns marks off for the call (`marksDisabled` event): older module, or `send_silence_when_idle`
- * missing. trackStart/trackEnd and `mark()` are always driven by the local pacer clock (accurate within the lead
- * plus FS's pre-buffer); the FS replies are confirmation on top of it.
+ * missing. A finished utterance's trackEnd waits for the `playout` reply to its end mark, so the playout ledger is
+ * what FS actually played; while marks are off (or never answered) the local pacer clock is the ledger.
+ * trackStart and `mark()` follow the pacer clock (accurate within the lead plus FS's pre-buffer).
  * `clear()` stops the pacer (fading when `fadeOutMs` is given), then sends `{"type":"killAudio"}` and calls
  * `onFlush` (the adapter issues `uuid_break <uuid> all`), after the fade tail when there is one.
  *
@@ -194,6 +195,8 @@ export class AudioForkLeg extends PacedLeg {
   private readonly sentPerPlay = new Map<string, number>();
   private readonly markedPlays = new Set<string>();
   private flushTimer: TimerHandle | undefined;
+  /** trackEnds waiting for FreeSWITCH to confirm the utterance's end mark as played out. */
+  private readonly heldEnds = new Map<string, TrackEndEvent>();
   private textFrames = 0;
   // file mode
   private readonly files = new Map<string, FileUtterance>();
@@ -221,7 +224,6 @@ export class AudioForkLeg extends PacedLeg {
     this.markTimeoutMs = options.markTimeoutMs ?? 2000;
     this.marksOn = options.mode === "stream" && (options.useMarks ?? true);
     this.decoder = new WireDecoder({ codec: "pcm", sampleRate: options.forkRate });
-    this.pacer.events.on("trackEnd", (e) => this.onTrackEnd(e));
   }
 
   /** Marks are sent (stream mode, `useMarks`, not turned off by a missing reply). */
@@ -330,6 +332,12 @@ export class AudioForkLeg extends PacedLeg {
   override clear(options?: ClearOptions): ClearResult {
     if (this.mode === "file") return this.clearFiles();
     const result = super.clear(options);
+    // Utterances fully sent but not yet confirmed played: FS had them in its buffer; killAudio may cut their
+    // tail. They are reported as played as far as we sent them (the cleared mark reply then says no more).
+    for (const held of this.heldEnds.values()) {
+      result.plays.unshift({ playId: held.playId, playedMs: held.playedMs, totalMs: held.totalMs, started: true, interrupted: false });
+    }
+    this.heldEnds.clear();
     if (this.closed) return result;
     for (const p of result.plays) if (p.interrupted) this.markedPlays.add(p.playId);
     if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
@@ -388,11 +396,33 @@ export class AudioForkLeg extends PacedLeg {
 
   // --- internals ---------------------------------------------------------------------------------------------
 
-  private onTrackEnd(e: TrackEndEvent): void {
+  /**
+   * The pacer released an utterance's last frame. With marks on, its trackEnd waits for FreeSWITCH's `playout`
+   * reply to the utterance's end mark: the ledger then says what the caller heard, not what we sent (§0).
+   */
+  protected override forwardTrackEnd(e: TrackEndEvent): void {
     // endPlay came after the utterance's audio had been sent: mark it now, behind its audio.
     if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId, this.nowMs);
     this.sentPerPlay.delete(e.playId);
     this.markedPlays.delete(e.playId);
+    if (e.reason === "finished" && this.marksOn && !this.closed && this.markPendingFor(e.playId)) {
+      this.heldEnds.set(e.playId, e);
+      return;
+    }
+    super.forwardTrackEnd(e);
+  }
+
+  private markPendingFor(playId: string): boolean {
+    for (const m of this.pendingMarks.values()) if (m.playId === playId) return true;
+    return false;
+  }
+
+  /** Emits the trackEnd held for `playId` (its mark was answered, or marks are off). */
+  private releaseEnd(playId: string): void {
+    const held = this.heldEnds.get(playId);
+    if (!held) return;
+    this.heldEnds.delete(playId);
+    this.events.emit("trackEnd", { ...held, atMs: this.nowMs });
   }
 
   /** `playsAtMs`: media time at which the audio before the mark ends (pacer clock). */
@@ -418,6 +448,8 @@ export class AudioForkLeg extends PacedLeg {
       m.timer = undefined;
       if (!this.marksOn || this.closed) return;
       this.marksOn = false;
+      // No confirmation will come: the pacer's clock is the ledger again.
+      for (const playId of [...this.heldEnds.keys()]) this.releaseEnd(playId);
       this.log?.warn({ legId: this.id, mark: name }, "audio fork: no reply to a mark; marks are off for this call (old mod_audio_fork, or send_silence_when_idle not set)");
       this.forkEvents.emit("marksDisabled", { mark: name });
     }, delayMs);
@@ -434,6 +466,7 @@ export class AudioForkLeg extends PacedLeg {
     const reply: AudioForkMarkReply = { name, playId: m?.playId, event, atMs: this.nowMs };
     this.confirmedMarks.push(reply);
     this.forkEvents.emit("markReply", reply);
+    if (m && !this.markPendingFor(m.playId)) this.releaseEnd(m.playId);
   }
 
   private flush(): void {

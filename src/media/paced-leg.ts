@@ -15,7 +15,8 @@ import { Rechunker } from "../audio/index.js";
 import { BoundedChannel } from "../util/channel.js";
 import type { MediaClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
-import type { DtmfSource, LegCloseReason, MediaLeg, MediaLegEvents } from "./leg.js";
+import type {
+  TrackEndEvent, DtmfSource, LegCloseReason, MediaLeg, MediaLegEvents } from "./leg.js";
 import type {
   AgentAudio,
   ClearOptions,
@@ -75,7 +76,7 @@ export abstract class PacedLeg implements MediaLeg {
       sink: (frame, info) => this.sendFrame(frame, info),
     });
     this.pacer.events.on("trackStart", (e) => this.events.emit("trackStart", e));
-    this.pacer.events.on("trackEnd", (e) => this.events.emit("trackEnd", e));
+    this.pacer.events.on("trackEnd", (e) => this.forwardTrackEnd(e));
     this.pacer.events.on("error", (e) => this.events.emit("error", e));
     this.channel = new BoundedChannel<AudioFrame>({ capacity: options.callerCapacity ?? 250, policy: "drop-oldest" });
     this.chunker = new Rechunker({ sampleRate: this.callerRate, frameMs: options.callerFrameMs ?? 20 }, (pcm) => {
@@ -92,6 +93,11 @@ export abstract class PacedLeg implements MediaLeg {
 
   /** The pacer's sink: encode and send one agent frame (`frame` and its pcm are valid only during the call). */
   protected abstract sendFrame(frame: AudioFrame, info: PacedFrameInfo): void;
+
+  /** The pacer finished or stopped an utterance; a leg whose far end confirms playout may hold it until then. */
+  protected forwardTrackEnd(e: TrackEndEvent): void {
+    this.events.emit("trackEnd", e);
+  }
 
   /** Called once by `shutdown`, after the pacer stopped and before `close` is emitted. */
   protected onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {}
