@@ -138,6 +138,38 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(sim.channel(uuid)?.breaks).toBeGreaterThan(breaks);
   }, 60_000);
 
+  it("refer: uuid_deflect, the NOTIFY's outcome decides: 200 ends the call `refer`, 486 keeps it; DTMF out goes by uuid_send_dtmf", async () => {
+    const { sim, server } = await setup();
+    const place = () => sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const send = (id: string, body: object) => fetch(`${server.baseUrl}/api/calls/${id}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+    const busy = place();
+    await until("the call", () => server.calls.get(busy)?.state === "active");
+    const busyEvents = record(server, busy);
+    sim.deflectBehavior = () => ({ sipfrag: "SIP/2.0 486 Busy Here" });
+    expect((await send(busy, { command: "refer", callee: "sip:bob@example.com" })).status).toBe(202);
+    await until("the failed transfer", () => busyEvents.some((e) => e.event === "transfer" && e.state === "failed"));
+    expect(busyEvents.find((e) => e.state === "failed")).toMatchObject({ mode: "refer", code: 486 });
+    expect(sim.channel(busy)?.deflectedTo).toBe("sip:bob@example.com");
+    expect(sim.commands).toContain(`api uuid_setvar ${busy} sip_refer_continue_after_reply true`);
+    expect(server.calls.get(busy)?.state).toBe("active");
+    expect((await send(busy, { command: "dtmf", digits: "12#", durationMs: 120 })).status).toBe(202);
+    await until("the DTMF", () => sim.commands.includes(`api uuid_send_dtmf ${busy} 12#@120`), 5000);
+
+    const ok = place();
+    await until("the second call", () => server.calls.get(ok)?.state === "active");
+    const okEvents = record(server, ok);
+    sim.deflectBehavior = () => ({ sipfrag: "SIP/2.0 200 OK" });
+    sim.channel(ok)?.vars.set("sip_local_network_addr", "192.0.2.10");
+    expect((await send(ok, { command: "refer", callee: "bob" })).status).toBe(202);
+    await until("the hangup", () => okEvents.some((e) => e.event === "hangup"));
+    expect(okEvents.filter((e) => e.event === "transfer").map((e) => e.state)).toEqual(["requested", "accepted"]);
+    expect(okEvents.find((e) => e.event === "hangup")).toMatchObject({ reason: "refer" });
+    // A bare user is completed with the SIP address of the channel's profile.
+    expect(sim.channel(ok)?.deflectedTo).toBe("sip:bob@192.0.2.10");
+    expect(sim.channel(ok)?.killedCause).toBe("BLIND_TRANSFER");
+  }, 60_000);
+
   it("a caller hangup ends the session; a call nobody routes is rejected with 503 by `respond`", async () => {
     const { sim, server } = await setup();
     const routed = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });

@@ -108,7 +108,7 @@ export class FsChannel implements CallControl, PbxPlayer {
       const reply = await this.o.connection.bgapi(`uuid_transfer ${this.uuid} ${safeArg(request.target)} XML ${safeArg(request.context ?? this.o.config.transfer_context)}`);
       return reply.startsWith("+OK") ? { state: "accepted" } : { state: "failed", reason: reply.trim() };
     }
-    const target = /^sips?:/i.test(request.target) ? request.target : `sip:${request.target}`;
+    const target = /^sips?:/i.test(request.target) ? request.target : await this.userUri(request.target);
     await this.api(`uuid_setvar ${this.uuid} sip_refer_continue_after_reply true`);
     for (const [name, value] of Object.entries(request.headers ?? {})) {
       if (HEADER_NAME.test(name) && !/[\r\n]/.test(value)) await this.api(`uuid_setvar ${this.uuid} sip_h_${name} ${value}`);
@@ -134,6 +134,13 @@ export class FsChannel implements CallControl, PbxPlayer {
       return { state: "accepted" };
     }
     return sipfrag === undefined ? { state: "failed", reason: "no answer to the REFER in time" } : { state: "failed", code, reason: sipfrag.trim() };
+  }
+
+  /** A bare user or extension becomes `sip:<user>@<the profile's SIP address>` (§1.6 REFER step 2). */
+  private async userUri(user: string): Promise<string> {
+    if (user.includes("@")) return `sip:${user}`;
+    const host = (await this.api(`uuid_getvar ${this.uuid} sip_local_network_addr`, true).catch(() => "")).trim();
+    return host !== "" && host !== "_undef_" && !host.startsWith("-ERR") ? `sip:${user}@${host}` : `sip:${user}`;
   }
 
   async sendDtmf(digits: string, durationMs: number): Promise<void> {
