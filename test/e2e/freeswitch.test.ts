@@ -33,6 +33,11 @@ async function setup(extra: Record<string, unknown> = {}): Promise<{ sim: FreeSw
   return { sim, server };
 }
 
+/** A caller on extension 9000 that the dialplan parks for the controller with hello.md; silence until told. */
+function placeHello(sim: FreeSwitchSim): string {
+  return sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+}
+
 function record(server: TestServer, id: string): WireEvent[] {
   const events: WireEvent[] = [];
   const call = server.calls.get(id);
@@ -104,7 +109,7 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
   it("a fork that drops while the call lives is restarted once on the same leg, and the call goes on", async () => {
     const { sim, server } = await setup();
-    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const uuid = placeHello(sim);
     await until("the call", () => server.calls.get(uuid)?.state === "active");
     const events = record(server, uuid);
     await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
@@ -119,7 +124,7 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
   it("plays pbx: urls on FreeSWITCH (sendmsg playback), reports them as tracks, and stops them with uuid_break on interrupt", async () => {
     const { sim, server } = await setup();
-    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const uuid = placeHello(sim);
     await until("the call", () => server.calls.get(uuid)?.state === "active");
     const events = record(server, uuid);
     await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
@@ -140,7 +145,7 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
   it("refer: uuid_deflect, the NOTIFY's outcome decides: 200 ends the call `refer`, 486 keeps it; DTMF out goes by uuid_send_dtmf", async () => {
     const { sim, server } = await setup();
-    const place = () => sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const place = () => placeHello(sim);
     const send = (id: string, body: object) => fetch(`${server.baseUrl}/api/calls/${id}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
     const busy = place();
@@ -172,7 +177,7 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
   it("a caller hangup ends the session; a call nobody routes is rejected with 503 by `respond`", async () => {
     const { sim, server } = await setup();
-    const routed = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const routed = placeHello(sim);
     await until("the call", () => server.calls.get(routed)?.state === "active");
     const events = record(server, routed);
     sim.callerHangup(routed);
@@ -189,7 +194,7 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
   it("an ESL outage: /ready says degraded, the controller reconnects, a surviving call is reattached, one that vanished ends pbxLost", async () => {
     const { sim, server } = await setup();
-    const place = () => sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const place = () => placeHello(sim);
     const uuid = place();
     const survivor = place();
     await until("the calls", () => server.calls.get(uuid)?.state === "active" && server.calls.get(survivor)?.state === "active");
@@ -224,7 +229,7 @@ describe("FreeSWITCH file playback mode (playback = \"file\")", () => {
     const server = await startServer({ freeswitch: { enabled: true, esl_port: sim.eslPort, outbound_listen: "", playback: "file" } });
     cleanups.push(() => server.stop());
     await until("the ESL connection", () => server.freeswitch?.status().connected === true);
-    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
+    const uuid = placeHello(sim);
     await until("the call", () => server.calls.get(uuid) !== undefined);
     const events = record(server, uuid);
     await until("the greeting's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"), 20_000);
