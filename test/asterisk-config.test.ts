@@ -4,11 +4,12 @@
  * the controller's [asterisk] defaults: a default changed in src/config/schema.ts without the files (or the
  * other way round) fails here.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../src/config/schema.js";
+import { readmeSection, tomlKeys } from "./readme-section.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const AST_DIR = join(ROOT, "asterisk");
@@ -205,18 +206,6 @@ const KNOWN_MODULES = new Set(
     .split(" ")
     .map((m) => `${m}.so`),
 );
-
-/** The README section (pasted into README.md), or the file it is written in until then. */
-function docsSection(): string {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const start = readme.indexOf("## Drop into an existing Asterisk");
-  if (start >= 0) {
-    const end = readme.indexOf("\n## ", start + 1);
-    return readme.slice(start, end < 0 ? undefined : end);
-  }
-  const file = join(ROOT, "docs-asterisk-section.md");
-  return existsSync(file) ? readFileSync(file, "utf8") : "";
-}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -445,7 +434,7 @@ describe("asterisk/ drop-in configuration", () => {
 });
 
 describe("the README section on Asterisk", () => {
-  const text = docsSection();
+  const text = readmeSection("## Drop into an existing Asterisk");
 
   it("exists and says the adapter is not built yet", () => {
     expect(text).toContain("## Drop into an existing Asterisk");
@@ -467,11 +456,7 @@ describe("the README section on Asterisk", () => {
 
   it("sets only [asterisk] keys that exist, with valid values", () => {
     const known = new Set(Object.keys(defaults));
-    const blocks = [...text.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-    expect(blocks.length).toBeGreaterThan(0);
-    const keys = blocks.flatMap((b) => [...b.matchAll(/^([a-z_]+)\s*=/gm)].map((m) => m[1] as string));
-    expect(keys.length).toBeGreaterThan(0);
-    expect(keys.filter((k) => !known.has(k))).toEqual([]);
+    expect(tomlKeys(text).filter((k) => !known.has(k))).toEqual([]);
     const endpoints = [...text.matchAll(/^default_endpoint\s*=\s*"([^"]*)"/gm)].map((m) => m[1] as string);
     for (const e of endpoints) expect(pjsipObject("endpoint", e)).toBeDefined();
   });

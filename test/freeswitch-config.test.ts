@@ -3,11 +3,12 @@
  * refuses to load the whole configuration otherwise) and must agree with the controller's [freeswitch] defaults:
  * a default changed in src/config/schema.ts without the XML (or the other way round) fails here.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { configSchema, parseHostPort } from "../src/config/schema.js";
+import { readmeSection, tomlKeys } from "./readme-section.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FS_DIR = join(ROOT, "freeswitch");
@@ -153,18 +154,6 @@ const files = xmlFiles(FS_DIR).map((p) => relative(FS_DIR, p).split("\\").join("
 const doc = (rel: string) => parseXml(readFileSync(join(FS_DIR, rel), "utf8"));
 const params = (el: XmlElement) =>
   Object.fromEntries([...walk(el)].filter((e) => e.name === "param").map((e) => [e.attrs.name, e.attrs.value]));
-
-/** The README section (pasted into README.md), or the file it is written in until then. */
-function docsSection(): string {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const start = readme.indexOf("## Drop into an existing FreeSWITCH");
-  if (start >= 0) {
-    const end = readme.indexOf("\n## ", start + 1);
-    return readme.slice(start, end < 0 ? undefined : end);
-  }
-  const file = join(ROOT, "docs-freeswitch-section.md");
-  return existsSync(file) ? readFileSync(file, "utf8") : "";
-}
 
 interface Extension {
   name: string;
@@ -356,7 +345,7 @@ describe("freeswitch/ drop-in configuration", () => {
 });
 
 describe("the README section on FreeSWITCH", () => {
-  const text = docsSection();
+  const text = readmeSection("## Drop into an existing FreeSWITCH");
 
   it("exists", () => {
     expect(text).toContain("## Drop into an existing FreeSWITCH");
@@ -381,10 +370,6 @@ describe("the README section on FreeSWITCH", () => {
 
   it("sets only [freeswitch] keys that exist", () => {
     const known = new Set(Object.keys(defaults));
-    const blocks = [...text.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-    expect(blocks.length).toBeGreaterThan(0);
-    const keys = blocks.flatMap((b) => [...b.matchAll(/^([a-z_]+)\s*=/gm)].map((m) => m[1] as string));
-    expect(keys.length).toBeGreaterThan(0);
-    expect(keys.filter((k) => !known.has(k))).toEqual([]);
+    expect(tomlKeys(text).filter((k) => !known.has(k))).toEqual([]);
   });
 });
