@@ -167,6 +167,8 @@ export class CallSession {
   /** `sip.hangupHeaders` of the invite option: SIP headers on the BYE when the controller hangs up. */
   private hangupHeaders: Record<string, string> | undefined;
   private commandRequestId: string | undefined;
+  /** The command being run, and the first `error` event it caused (returned by `command`). */
+  private running: { error: WireEvent | undefined } | undefined;
 
   constructor(private readonly options: CallSessionOptions) {
     this.id = options.id;
@@ -250,24 +252,29 @@ export class CallSession {
    * One command object (already JSON-parsed) from the WebSocket client or REST. Commands run in arrival order;
    * a bad one produces an `error` event (with its `requestId`) and the call goes on.
    */
-  command(raw: unknown, origin: "client" | "rest" = "client"): Promise<void> {
+  command(raw: unknown, origin: "client" | "rest" = "client"): Promise<WireEvent | undefined> {
+    let failure: WireEvent | undefined;
     const run = async (): Promise<void> => {
       this.dump?.write("command", raw, this.now());
       const requestId = typeof (raw as { requestId?: unknown })?.requestId === "string" ? (raw as { requestId: string }).requestId : undefined;
       this.commandRequestId = requestId;
+      this.running = { error: undefined };
       try {
         await this.execute(raw, origin);
       } catch (err) {
         this.emitError("command", err, requestId);
       } finally {
+        failure = this.running.error;
+        this.running = undefined;
         this.commandRequestId = undefined;
       }
     };
     this.queue = this.queue.then(run, run);
-    return this.queue;
+    // REST answers a refused command with its error code instead of an event nobody there would see.
+    return this.queue.then(() => failure);
   }
 
-  /** Throws for a command REST must refuse synchronously (unknown call state) — used for 409 answers. */
+  /** Runs one command; anything wrong with it throws (an `error` event with the command's requestId). */
   private async execute(raw: unknown, origin: "client" | "rest"): Promise<void> {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new AppError("BAD_COMMAND", "a command must be a JSON object");
     const c = raw as Record<string, unknown>;
@@ -700,6 +707,7 @@ export class CallSession {
   /** Sends an event to the client, the subscribers and the dump (timestamp added when missing). */
   emit(event: Omit<WireEvent, "timestamp"> & { timestamp?: number }): void {
     const e = { ...event, timestamp: event.timestamp ?? this.now() } as WireEvent;
+    if (e.event === "error" && this.running && !this.running.error) this.running.error = e;
     this.dump?.write("event", e, e.timestamp);
     try {
       this.client?.send(e);

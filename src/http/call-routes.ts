@@ -273,20 +273,12 @@ class RefusedCommand extends AppError {
  * an `error` event that the REST caller would never see.
  */
 async function runCommand(call: CallSession, command: unknown): Promise<void> {
-  let failure: { code: string; error: string; details?: unknown } | undefined;
-  const remove = call.subscribe((e) => {
-    if (e.event === "error" && failure === undefined) failure = { code: e.code as string, error: e.error as string, details: e.details };
-  });
-  try {
-    await call.command(command, "rest");
-  } finally {
-    remove();
-  }
+  const failure = await call.command(command, "rest");
   if (failure) {
     const code = failure.code as ConstructorParameters<typeof AppError>[0];
     const options = failure.details ? { details: failure.details as Record<string, unknown> } : {};
     // Codes of the catalogue without an HTTP status (UNKNOWN_COMMAND, BAD_COMMAND, …) are the client's fault: 400, not 500.
-    throw ERROR_CODES[code].http === undefined ? new RefusedCommand(code, failure.error, options) : new AppError(code, failure.error, options);
+    throw ERROR_CODES[code].http === undefined ? new RefusedCommand(code, failure.error as string, options) : new AppError(code, failure.error as string, options);
   }
 }
 
