@@ -192,7 +192,6 @@ export class AudioForkLeg extends PacedLeg {
   private marksOn: boolean;
   private markSeq = 0;
   private readonly pendingMarks = new Map<string, PendingMark>();
-  private readonly sentPerPlay = new Map<string, number>();
   private readonly markedPlays = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   /** trackEnds waiting for FreeSWITCH to confirm the utterance's end mark as played out. */
@@ -376,20 +375,13 @@ export class AudioForkLeg extends PacedLeg {
     if (this.closed || this.mode !== "stream") return;
     this.send(pcmToL16(frame.pcm));
     this.sentFrames++;
-    const playId = info.playId;
-    if (playId === undefined || !info.speaking) return;
-    const sent = (this.sentPerPlay.get(playId) ?? 0) + 1;
-    this.sentPerPlay.set(playId, sent);
-    // Inside the sink the pacer has not counted this frame as released yet: compare with what was written.
-    const st = this.pacer.status(playId);
-    if (st?.ended && sent * FRAME_MS >= st.totalMs - 1e-6) this.sendEndMark(playId, frame.timestampMs + FRAME_MS);
+    if (info.last && info.playId !== undefined) this.sendEndMark(info.playId, frame.timestampMs + FRAME_MS);
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
     if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
     this.flushTimer = undefined;
     for (const m of this.pendingMarks.values()) if (m.timer) this.clock.clearTimer(m.timer);
-    this.sentPerPlay.clear();
     this.markedPlays.clear();
     for (const u of this.files.values()) if (!u.done) this.finishFile(u, true);
   }
@@ -403,7 +395,6 @@ export class AudioForkLeg extends PacedLeg {
   protected override forwardTrackEnd(e: TrackEndEvent): void {
     // endPlay came after the utterance's audio had been sent: mark it now, behind its audio.
     if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId, this.nowMs);
-    this.sentPerPlay.delete(e.playId);
     this.markedPlays.delete(e.playId);
     if (e.reason === "finished" && this.marksOn && !this.closed && this.markPendingFor(e.playId)) {
       this.heldEnds.set(e.playId, e);

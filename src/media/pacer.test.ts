@@ -20,6 +20,7 @@ interface Sent {
   sentAtMs: number;
   playId: string | undefined;
   speaking: boolean;
+  last: boolean;
 }
 
 function setup(options: { leadMs?: number; idleSilence?: boolean; maxQueuedMs?: number; transform?: (p: Int16Array, s: boolean) => void } = {}) {
@@ -37,7 +38,7 @@ function setup(options: { leadMs?: number; idleSilence?: boolean; maxQueuedMs?: 
     transform: options.transform,
     sink: (frame: AudioFrame, info) => {
       buffers.add(frame.pcm);
-      sent.push({ pcm: frame.pcm.slice(), timestampMs: frame.timestampMs, sentAtMs: pacer.nowMs, playId: info.playId, speaking: info.speaking });
+      sent.push({ pcm: frame.pcm.slice(), timestampMs: frame.timestampMs, sentAtMs: pacer.nowMs, playId: info.playId, speaking: info.speaking, last: info.last });
     },
   });
   pacer.events.on("trackStart", (e) => starts.push(e));
@@ -53,6 +54,30 @@ function setup(options: { leadMs?: number; idleSilence?: boolean; maxQueuedMs?: 
   };
   return { clock, pacer, sent, buffers, starts, ends, audio };
 }
+
+describe("AgentPacer last frame", () => {
+  it("flags exactly the final frame of an ended utterance, also a padded partial one; never silence", () => {
+    const { clock, pacer, sent } = setup({ leadMs: 40, idleSilence: true });
+    pacer.write("a", ramp(3 * SPF + 10)); // 3 frames and a partial one, padded at endPlay
+    pacer.endPlay("a");
+    pacer.write("b", ramp(2 * SPF));
+    pacer.endPlay("b");
+    clock.advance(200);
+    const speech = sent.filter((f) => f.speaking);
+    expect(speech.map((f) => `${f.playId}:${f.last}`)).toEqual(["a:false", "a:false", "a:false", "a:true", "b:false", "b:true"]);
+    expect(sent.filter((f) => !f.speaking).every((f) => !f.last)).toBe(true);
+  });
+
+  it("an utterance ended after its audio was all sent has no last frame (its trackEnd is the moment)", () => {
+    const { clock, pacer, sent, ends } = setup({ leadMs: 40 });
+    pacer.write("late", ramp(2 * SPF));
+    clock.advance(100);
+    pacer.endPlay("late");
+    clock.advance(100);
+    expect(sent.map((f) => f.last)).toEqual([false, false]);
+    expect(ends.map((e) => e.playId)).toEqual(["late"]);
+  });
+});
 
 describe("AgentPacer pacing", () => {
   it("releases 20 ms frames at most leadMs ahead of real time, contiguous and lossless", () => {

@@ -39,6 +39,12 @@ export interface PacedFrameInfo {
   playId: string | undefined;
   /** True when the frame carries agent audio (false for idle/paused silence). */
   speaking: boolean;
+  /**
+   * The utterance's final frame: it has ended (`endPlay`) and nothing of it is left to send. A leg marks the end of
+   * the utterance on the wire here (Twilio / mod_audio_fork marks). An utterance ended after its last frame was
+   * sent gets no `last` frame; its trackEnd is then the moment.
+   */
+  last: boolean;
 }
 
 /** Receives each released frame. `frame` and `frame.pcm` are reused: valid only during the call. */
@@ -231,7 +237,7 @@ export class AgentPacer {
 
   private readonly silence: Int16Array;
   private readonly out: AudioFrame;
-  private readonly info: PacedFrameInfo = { playId: undefined, speaking: false };
+  private readonly info: PacedFrameInfo = { playId: undefined, speaking: false, last: false };
 
   private releasedUntil = 0;
   private queuedSamples = 0;
@@ -692,15 +698,15 @@ export class AgentPacer {
           play.started = true;
           this.pendingEvents.push({ type: "trackStart", event: { playId: play.playId, atMs: start } });
         }
-        this.emitFrame(f.pcm, start, play.playId, true);
         play.releasedSamples += f.samples;
+        this.emitFrame(f.pcm, start, play.playId, true, play.ended && !play.partial && play.releasedSamples >= play.writtenSamples);
         this.pushInflight(play, start + frameMs, f.samples);
         this.free(f);
         this.releasedUntil = start + frameMs;
         this.wakeSpaceWaiters(false);
       } else if (this.idleSilence) {
         this.silence.fill(0);
-        this.emitFrame(this.silence, start, undefined, false);
+        this.emitFrame(this.silence, start, undefined, false, false);
         this.releasedUntil = start + frameMs;
       } else {
         return !this.isPaused && this.plays.length > 0;
@@ -708,11 +714,12 @@ export class AgentPacer {
     }
   }
 
-  private emitFrame(pcm: Int16Array, start: number, playId: string | undefined, speaking: boolean): void {
+  private emitFrame(pcm: Int16Array, start: number, playId: string | undefined, speaking: boolean, last: boolean): void {
     this.out.pcm = pcm;
     this.out.timestampMs = start;
     this.info.playId = playId;
     this.info.speaking = speaking;
+    this.info.last = last;
     this.inSink = true;
     try {
       this.transform?.(pcm, speaking);

@@ -277,8 +277,6 @@ export class TwilioLeg extends PacedLeg {
   private readonly encoded = Buffer.alloc(FRAME_BYTES);
   private readonly mediaPrefix: string;
   private readonly sidJson: string;
-  /** Frames sent per utterance still open on the wire (for the end-of-utterance mark). */
-  private readonly sentPerPlay = new Map<string, number>();
   private readonly markedPlays = new Set<string>();
   /** Marks sent and not echoed yet, with the clear epoch they were sent in. */
   private readonly pendingMarks = new Map<string, number>();
@@ -371,26 +369,18 @@ export class TwilioLeg extends PacedLeg {
     const payload = this.encoded.toString("base64", 0, n);
     this.send(`${this.mediaPrefix}${payload}"}}`);
     this.sentFrames++;
-    const playId = info.playId;
-    if (playId === undefined || !info.speaking) return;
-    const sent = (this.sentPerPlay.get(playId) ?? 0) + 1;
-    this.sentPerPlay.set(playId, sent);
-    // Inside the sink the pacer has not yet counted this frame as released: compare with what was written.
-    const st = this.pacer.status(playId);
-    if (st?.ended && sent * FRAME_MS >= st.totalMs - 1e-6) this.sendEndMark(playId);
+    if (info.last && info.playId !== undefined) this.sendEndMark(info.playId);
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
     if (this.clearTimer) this.clock.clearTimer(this.clearTimer);
     this.clearTimer = undefined;
-    this.sentPerPlay.clear();
     this.markedPlays.clear();
   }
 
   private onTrackEnd(e: TrackEndEvent): void {
     // An utterance ended after its audio had been sent (endPlay came late): mark it now, behind its audio.
     if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId);
-    this.sentPerPlay.delete(e.playId);
     this.markedPlays.delete(e.playId);
   }
 
