@@ -146,23 +146,15 @@ describe("active-call command", () => {
   }, 40_000);
 
   it("delivers, at start, a post-call hook that a previous run left in the spool", async () => {
-    const { createServer } = await import("node:http");
     const { mkdirSync } = await import("node:fs");
-    const got: { headers: Record<string, unknown>; body: string }[] = [];
-    const receiver = createServer((req, res) => {
-      let body = "";
-      req.on("data", (d: Buffer) => (body += d.toString()));
-      req.on("end", () => {
-        got.push({ headers: req.headers, body });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const { startHttpReceiver } = await import("./sim/http-receiver.js");
+    const receiver = await startHttpReceiver();
+    const got = receiver.received;
     const dir = tmp();
     mkdirSync(join(dir, "data/spool/posthook"), { recursive: true });
     const entry = {
       deliveryId: "left-by-crash",
-      url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`,
+      url: `${receiver.origin}/hook`,
       method: "POST",
       headers: {},
       timeoutMs: 5000,
@@ -176,7 +168,7 @@ describe("active-call command", () => {
     for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    receiver.close();
+    await receiver.close();
     expect(got).toHaveLength(1);
     expect(JSON.parse(got[0]?.body ?? "{}")).toMatchObject({ callId: "c-9" });
     expect(got[0]?.headers["x-active-call-delivery"]).toBe("left-by-crash");

@@ -3,11 +3,11 @@
  * FreeSWITCH 1.10.12, and a real mod_audio_fork-style WebSocket) and takes the call's audio from the fork.
  * inbound call -> greeting plays -> caller speech -> reply -> DTMF -> transfer -> hangup -> post-call hook.
  */
-import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WireEvent } from "../../src/call/session.js";
 import { CallClient } from "../../src/client/index.js";
 import { FreeSwitchSim } from "../sim/freeswitch/esl-sim.js";
+import { startHttpReceiver } from "../sim/http-receiver.js";
 import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -48,18 +48,9 @@ function record(server: TestServer, id: string): WireEvent[] {
 
 describe("FreeSWITCH inbound (park + ESL)", () => {
   it("greets, hears the caller, answers, takes DTMF, transfers, and sends the post-call hook", async () => {
-    const hooks: Record<string, unknown>[] = [];
-    const receiver: Server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (d: Buffer) => (body += d.toString()));
-      req.on("end", () => {
-        hooks.push(JSON.parse(body) as Record<string, unknown>);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-    cleanups.push(() => new Promise<void>((r) => receiver.close(() => r())));
-    const { sim, server } = await setup({ posthook: { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook` } });
+    const receiver = await startHttpReceiver();
+    cleanups.push(() => receiver.close());
+    const { sim, server } = await setup({ posthook: { url: `${receiver.origin}/hook` } });
 
     const uuid = sim.placeCall({
       caller: "+15551230000",
@@ -103,8 +94,8 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(events.filter((e) => e.event === "transfer").map((e) => e.state)).toEqual(["requested", "accepted"]);
     expect(events.find((e) => e.event === "hangup")).toMatchObject({ reason: "transferred" });
 
-    await until("the post-call hook", () => hooks.length === 1);
-    expect(hooks[0]).toMatchObject({ event: "call.ended", callId: uuid, callType: "freeswitch", hangupReason: "transferred", playbook: "hello.md" });
+    await until("the post-call hook", () => receiver.received.length === 1);
+    expect(JSON.parse(receiver.received[0]?.body ?? "{}")).toMatchObject({ event: "call.ended", callId: uuid, callType: "freeswitch", hangupReason: "transferred", playbook: "hello.md" });
   }, 90_000);
 
   it("a fork that drops while the call lives is restarted once on the same leg, and the call goes on", async () => {

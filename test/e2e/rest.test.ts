@@ -5,14 +5,14 @@
  */
 import { createHmac } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeWav } from "../../src/audio/index.js";
 import { CallClient, CallClientError, type CallOption } from "../../src/client/index.js";
 import { verifySignature } from "../../src/util/hmac.js";
+import { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "../sim/http-receiver.js";
 import { peakOfPcmBytes, startServer, type TestServer } from "./harness.js";
 
 const RFC3339_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -545,25 +545,17 @@ describe("REST and WebSocket authentication with [http] token", () => {
 
 describe("post-call hook delivery", () => {
   let server: TestServer;
-  let receiver: HttpServer;
-  const received: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  let receiver: HttpReceiver;
+  let received: ReceivedRequest[] = [];
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
-        res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
-    const port = (receiver.address() as AddressInfo).port;
-    server = await startServer({ posthook: { url: `http://127.0.0.1:${port}/hooks/call-ended`, secret: "s3" } });
+    receiver = await startHttpReceiver();
+    received = receiver.received;
+    server = await startServer({ posthook: { url: `${receiver.origin}/hooks/call-ended`, secret: "s3" } });
   });
   afterAll(async () => {
     await server?.stop();
-    await new Promise<void>((r) => receiver?.close(() => r()));
+    await receiver?.close();
   });
 
   it("after hangup the receiver gets one signed POST with event call.ended, the call id and reason client", async () => {

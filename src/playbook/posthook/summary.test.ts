@@ -1,9 +1,9 @@
 import { mkdtemp } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHttpReceiver, type HttpReceiver } from "../../../test/sim/http-receiver.js";
 import { useOpenAiSim } from "../../../test/sim/openai/use-sim.js";
 import { configSchema, type ConfigInput } from "../../config/schema.js";
 import { createLogger } from "../../log.js";
@@ -90,18 +90,10 @@ describe("buildHook", () => {
 });
 
 describe("summary + delivery", () => {
-  let receiver: Server;
-  const bodies: Record<string, unknown>[] = [];
+  let receiver: HttpReceiver;
+  const bodies = (): Record<string, unknown>[] => receiver.received.map((r) => JSON.parse(r.body) as Record<string, unknown>);
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let b = "";
-      req.on("data", (d: Buffer) => (b += d.toString()));
-      req.on("end", () => {
-        bodies.push(JSON.parse(b) as Record<string, unknown>);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    receiver = await startHttpReceiver(() => ({ status: 204 }));
   });
   afterAll(() => receiver.close());
 
@@ -119,10 +111,10 @@ describe("summary + delivery", () => {
       summarise: makeSummariser(() => llm()),
     });
     await delivery.start();
-    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`;
+    const url = `${receiver.origin}/`;
     await delivery.submit(buildHook(call, { url, method: "POST", headers: {}, timeoutMs: 2000, summary: "short", includeHistory: true, includeVariables: true }));
     await delivery.idle();
     await delivery.stop();
-    expect(bodies.at(-1)).toMatchObject({ summaryKind: "short", summary: "Order 1234 has shipped.", summaryError: null, callId: "7f2d" });
+    expect(bodies().at(-1)).toMatchObject({ summaryKind: "short", summary: "Order 1234 has shipped.", summaryError: null, callId: "7f2d" });
   });
 });
