@@ -722,6 +722,11 @@ export class CallSession {
     this.emitError(sender, new AppError(code, message));
   }
 
+  /** A failure found outside a command (e.g. the Twilio stream's playbook cannot be loaded), with its own code. */
+  reportFailure(sender: string, err: unknown): void {
+    this.emitError(sender, err);
+  }
+
   // ------------------------------------------------------------------------------------------- views
 
   summary(): Record<string, unknown> {

@@ -462,7 +462,7 @@ async function choosePlaybook(
     try {
       return await playbooks.load(named);
     } catch (err) {
-      call.reportError("BAD_COMMAND", `playbook ${named}: ${(err as Error).message}`, "playbook");
+      call.reportFailure("playbook", err); // PLAYBOOK_NOT_FOUND, INVALID_NAME or PLAYBOOK_INVALID, as the store says
       return "rejected";
     }
   }

@@ -301,6 +301,17 @@ describe("/media/twilio", () => {
     expect(c.hangup).toMatchObject({ reason: "rejected" });
   });
 
+  it("a playbook parameter naming a missing playbook: rejected, and the dump says PLAYBOOK_NOT_FOUND", async () => {
+    const tw = await TwilioStream.open(server, newSid());
+    tw.start({ playbook: "no-such.md" });
+    expect((await tw.closed).code).toBe(1000);
+    const c = await pollCall(server, `tw.${tw.sid}`, (d) => d.state === "ended");
+    expect(c.hangup).toMatchObject({ reason: "rejected" });
+    const dump = await (await fetch(`${server.baseUrl}/api/calls/tw.${tw.sid}/events`)).text();
+    const errors = dump.trim().split("\n").map((l) => JSON.parse(l) as { content: { event?: string; code?: string } }).filter((l) => l.content.event === "error");
+    expect(errors.map((l) => l.content.code)).toEqual(["PLAYBOOK_NOT_FOUND"]);
+  });
+
   it("the playbook query parameter is used when customParameters has none", async () => {
     const tw = await TwilioStream.open(server, newSid(), "?playbook=hello.md");
     tw.start({});
