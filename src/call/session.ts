@@ -13,7 +13,7 @@ import { AppError, isAppError, toAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
-import type { CallControl, TransferRequest } from "../pbx/call-control.js";
+import type { CallControl, CallControlEvents, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
 import { validateCommand } from "../pipeline/serial/commands.js";
 import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
@@ -122,7 +122,7 @@ export interface HangupInfo {
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 const SECRET_KEY = /(token|secret|password|key)/i;
-/** How long a PBX call whose media leg dropped waits for the PBX's hangup event before ending as `error`. */
+/** How long a PBX call whose media leg closed waits for the PBX's hangup event before it counts as lost media. */
 const MEDIA_LOSS_GRACE_MS = 1000;
 
 export class CallSession {
@@ -164,6 +164,8 @@ export class CallSession {
   private dtmfSeq = 0;
   /** The PBX channel is already gone: nothing to hang up there. */
   private pbxGone = false;
+  /** The media leg closed by itself (not by our hangup). */
+  private mediaClosed = false;
   /** `sip.hangupHeaders` of the invite option: SIP headers on the BYE when the controller hangs up. */
   private hangupHeaders: Record<string, string> | undefined;
   private commandRequestId: string | undefined;
@@ -395,14 +397,8 @@ export class CallSession {
   private async startConversation(leg: MediaLeg, playbook: Playbook, respond: boolean, inactivityTimeoutMs: number): Promise<void> {
     leg.events.on("close", (e) => {
       if (!this.live) return;
-      const end = { reason: e.reason === "caller" ? "caller" : "error", initiator: e.reason === "caller" ? "caller" : ("system" as HangupInitiator), detail: e.detail };
-      // On a PBX call the media socket closes when the channel hangs up, racing the PBX's own hangup event, which
-      // says why: give that event a moment before calling the lost media an error.
-      if (this.options.control && e.reason !== "caller") {
-        setTimeout(() => this.live && this.hangup(end), MEDIA_LOSS_GRACE_MS).unref();
-        return;
-      }
-      this.hangup(end);
+      this.mediaClosed = true;
+      this.hangup({ reason: e.reason === "caller" ? "caller" : "error", initiator: e.reason === "caller" ? "caller" : "system", detail: e.detail });
     });
     this.state = "active";
     this.answeredAt = this.now();
@@ -525,25 +521,26 @@ export class CallSession {
     this.finishing = true;
     const wasAnswered = this.answeredAt !== undefined;
     this.state = "ending";
+    const control = this.options.control;
+    // On a PBX call the media leg closes when the channel hangs up (FS closes the fork), racing the PBX's own
+    // hangup event, which says why: wait a moment for it before calling it lost media and killing the channel.
+    if (control && !this.pbxGone && this.mediaClosed) {
+      const pbx = await new Promise<CallControlEvents["hangup"][0] | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), MEDIA_LOSS_GRACE_MS);
+        timer.unref();
+        control.events.once("hangup", (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        });
+      });
+      if (pbx) end = { ...end, reason: pbx.initiator === "caller" ? "caller" : "pbxLost", initiator: pbx.initiator, detail: pbx.cause };
+    }
     this.hangupInfo = { reason: end.reason, initiator: end.initiator, ...(end.detail !== undefined ? { detail: end.detail } : {}) };
     if (this.conversation) await this.conversation.stop(end as ConversationEnd).catch(() => undefined);
     const rec = (this.conversation as { recording?: { path: string; bytes: number } } | undefined)?.recording;
     if (rec) this.recording = { path: rec.path, bytes: rec.bytes };
     await this.leg?.close("call ended").catch(() => undefined);
     // The PBX channel goes too, unless it is already gone (caller hung up, transferred away) or was rejected.
-    const control = this.options.control;
-    // The media leg closing (FS closes the fork when the caller hangs up) can end the conversation before the
-    // PBX's hangup event arrives: wait a moment for it rather than killing a channel that is already going.
-    if (control && !this.pbxGone && end.reason === "caller") {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, MEDIA_LOSS_GRACE_MS);
-        timer.unref();
-        control.events.once("hangup", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
     if (control && !this.pbxGone && end.reason !== "rejected") {
       const headers = end.headers ?? this.hangupHeaders;
       await control.hangup({ cause: wasAnswered ? "NORMAL_CLEARING" : "NO_ANSWER", headers }).catch((err: unknown) => this.log.warn({ err }, "pbx hangup failed"));
