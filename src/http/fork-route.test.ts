@@ -12,8 +12,9 @@ import { AudioForkLeg, bindForkSocket } from "../media/audio-fork-leg.js";
 import { ForkRegistry } from "../media/fork-registry.js";
 import { buildHttpApp } from "./app.js";
 import { registerForkRoute } from "./fork-route.js";
+import { sharedFixturesUrl } from "../../test/shared-fixtures.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/freeswitch/audio-fork-ws/", import.meta.url);
+const FIXTURES = sharedFixturesUrl("freeswitch", "audio-fork-ws");
 const sample16k = readFileSync(new URL("fork-16k-mono-classic/sample-1s-16000hz-mono-s16le.l16", FIXTURES));
 const quiet = () => createLogger({ level: "error", format: "json", redactPersonal: true, destination: new Writable({ write: (_c, _e, done) => done() }) });
 

@@ -4,8 +4,9 @@ import type { AudioFrame } from "../audio/index.js";
 import { AudioForkLeg, MAX_OUTSTANDING_MARKS, pcmToL16, type AudioForkLegOptions } from "./audio-fork-leg.js";
 import { ManualClock } from "./clock.js";
 import type { TrackEndEvent, TrackStartEvent } from "./pacer.js";
+import { sharedFixturesUrl } from "../../test/shared-fixtures.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/freeswitch/audio-fork-ws/", import.meta.url);
+const FIXTURES = sharedFixturesUrl("freeswitch", "audio-fork-ws");
 const sample16k = readFileSync(new URL("fork-16k-mono-classic/sample-1s-16000hz-mono-s16le.l16", FIXTURES));
 const sample8k = readFileSync(new URL("fork-8k-mono-classic-outbound/sample-1s-8000hz-mono-s16le.l16", FIXTURES));
 

@@ -1,10 +1,10 @@
 // Test helpers: the shared VAD fixtures (../shared/fixtures/vad beside the repository). Not imported by app code.
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { readWav } from "../audio/index.js";
+import { sharedFixtures } from "../../test/shared-fixtures.js";
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared", "fixtures", "vad");
+export const FIXTURES = sharedFixtures("vad");
 
 export interface VadFixture {
   sampleRate: 16000 | 8000;

@@ -4,8 +4,9 @@ import type { AudioFrame } from "../../audio/index.js";
 import { readWav, rms } from "../../audio/index.js";
 import { DenoiseProcessor } from "./denoise.js";
 import { createProcessorRegistry } from "./index.js";
+import { sharedFixturesUrl } from "../../../test/shared-fixtures.js";
 
-const FIXTURES = new URL("../../../../shared/fixtures/vad/", import.meta.url);
+const FIXTURES = sharedFixturesUrl("vad");
 const CHUNK = 512; // the reference probabilities are per 512 samples at 16 kHz
 
 /** Deterministic white noise (LCG), uniform in [-a, a]. */

@@ -3,8 +3,9 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AudioForkClient, FORK_SUBPROTOCOL, markReplyText } from "./audio-fork-client.js";
+import { sharedFixturesUrl } from "../../shared-fixtures.js";
 
-const FIXTURES = new URL("../../../../shared/fixtures/freeswitch/audio-fork-ws/", import.meta.url);
+const FIXTURES = sharedFixturesUrl("freeswitch", "audio-fork-ws");
 
 interface Recorded {
   t_ms: number;

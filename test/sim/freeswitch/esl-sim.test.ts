@@ -3,8 +3,9 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
 import { FreeSwitchSim } from "./esl-sim.js";
+import { sharedFixturesUrl } from "../../shared-fixtures.js";
 
-const FIX = new URL("../../../../shared/fixtures/freeswitch/", import.meta.url);
+const FIX = sharedFixturesUrl("freeswitch");
 const fix = (p: string): Buffer => readFileSync(new URL(p, FIX));
 
 /** A raw ESL client: collects bytes, parses messages (Content-Length in bytes). */

@@ -3,14 +3,11 @@
 import { readFileSync, readdirSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
+import { sharedFixtures } from "../../../../test/shared-fixtures.js";
 
-export const ASTERISK_FIXTURES = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "..", "..", "..", "..", "..", "shared", "fixtures", "asterisk",
-);
+export const ASTERISK_FIXTURES = sharedFixtures("asterisk");
 
 export interface RestRecord {
   seq: number;

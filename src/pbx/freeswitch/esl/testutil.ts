@@ -1,14 +1,11 @@
 // Test helpers: the FreeSWITCH ESL recordings (../shared/fixtures/freeswitch beside the repository), a seeded
 // random generator and a replay peer. Not imported by app code.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type net from "node:net";
+import { sharedFixtures } from "../../../../test/shared-fixtures.js";
 
-export const FS_FIXTURES = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "..", "..", "..", "..", "..", "shared", "fixtures", "freeswitch",
-);
+export const FS_FIXTURES = sharedFixtures("freeswitch");
 
 export interface Chunk {
   t_ms: number;
