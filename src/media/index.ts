@@ -46,3 +46,23 @@ export type {
   TwilioStop,
 } from "./twilio-leg.js";
 export { TwilioLeg, isTwilioMulaw, parseTwilioMessage } from "./twilio-leg.js";
+export type { CallerGapFillOptions, CallerGapFillerOptions, CallerGapStats } from "./caller-gap-filler.js";
+export { CallerGapFiller } from "./caller-gap-filler.js";
+export type { RtpFormat, RtpFormatInfo } from "./rtp-packet.js";
+export { RTP_FORMATS, isRtpFormat } from "./rtp-packet.js";
+export type { RtpSocketPair } from "./rtp-port-pool.js";
+export { RtpPortPool } from "./rtp-port-pool.js";
+export type { RtpLegOptions, RtpLegStats } from "./rtp-leg.js";
+export { RtpLeg } from "./rtp-leg.js";
+export type {
+  ChanWebsocketFormat,
+  ChanWebsocketLegEvents,
+  ChanWebsocketLegOptions,
+  ChanWebsocketMediaStart,
+  ChanWebsocketStatus,
+} from "./chan-websocket-leg.js";
+export { ChanWebsocketLeg, MEDIA_SUBPROTOCOL, parseChanWebsocketControl } from "./chan-websocket-leg.js";
+export type { AudioSocketConnection } from "./audiosocket-server.js";
+export { AudioSocketServer, normalizeUuid } from "./audiosocket-server.js";
+export type { AudioSocketLegOptions, AudioSocketLegStats } from "./audiosocket-leg.js";
+export { AUDIOSOCKET_KIND_RATES, AudioSocketLeg } from "./audiosocket-leg.js";

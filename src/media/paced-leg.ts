@@ -8,11 +8,16 @@
  *   the pacer's sink (encode + send). The sink must not call back into the pacer synchronously (reads such as
  *   `pacer.status` are fine).
  * - `close()` / `shutdown()` emit `close` exactly once, drop queued agent audio and end `callerAudio`.
+ * - Optional `callerGapFill` (the Asterisk legs): wires that send nothing while the caller is silent get their
+ *   caller stream held to wall clock by a CallerGapFiller (silence fed in the gaps, late audio absorbed); the
+ *   subclass calls `startCallerGapFill()` once its media path is up.
  */
 
 import type { AudioFrame } from "../audio/index.js";
 import { Rechunker } from "../audio/index.js";
 import { BoundedChannel } from "../util/channel.js";
+import type { CallerGapFillOptions, CallerGapStats } from "./caller-gap-filler.js";
+import { CallerGapFiller } from "./caller-gap-filler.js";
 import type { MediaClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type {
@@ -45,6 +50,8 @@ export interface PacedLegOptions {
   transform?: FrameTransform;
   /** Caller frames buffered before the oldest are dropped (default 250 = 5 s of 20 ms frames). */
   callerCapacity?: number;
+  /** Keep the caller stream continuous when the wire sends nothing in silence (see CallerGapFiller). */
+  callerGapFill?: CallerGapFillOptions;
 }
 
 export abstract class PacedLeg implements MediaLeg {
@@ -59,6 +66,7 @@ export abstract class PacedLeg implements MediaLeg {
   private readonly chunker: Rechunker;
   private callerSamples = 0;
   private isClosed = false;
+  private readonly gapFiller: CallerGapFiller | undefined;
 
   constructor(options: PacedLegOptions) {
     this.id = options.id;
@@ -89,6 +97,14 @@ export abstract class PacedLeg implements MediaLeg {
       // A consumer that stopped iterating closed the channel: the caller's audio then goes nowhere, as on a wire.
       if (!this.channel.closed) this.channel.offer(frame);
     });
+    if (options.callerGapFill) {
+      this.gapFiller = new CallerGapFiller({
+        ...options.callerGapFill,
+        sampleRate: this.callerRate,
+        clock: this.clock,
+        push: (pcm) => this.chunker.push(pcm),
+      });
+    }
   }
 
   /** The pacer's sink: encode and send one agent frame (`frame` and its pcm are valid only during the call). */
@@ -128,10 +144,21 @@ export abstract class PacedLeg implements MediaLeg {
     return (this.callerSamples * 1000) / this.callerRate;
   }
 
+  /** Silence fed / late audio dropped by the caller gap filler (undefined when the leg has none). */
+  get callerGapStats(): CallerGapStats | undefined {
+    return this.gapFiller?.stats;
+  }
+
   /** Decoded caller PCM (any length, at `callerRate`); it comes out of `callerAudio` as 20 ms frames. */
   protected pushCallerPcm(pcm: Int16Array): void {
     if (this.isClosed || pcm.length === 0) return;
-    this.chunker.push(pcm);
+    if (this.gapFiller) this.gapFiller.audio(pcm);
+    else this.chunker.push(pcm);
+  }
+
+  /** Starts holding the caller stream to wall clock (no-op without `callerGapFill`, or once closed). */
+  protected startCallerGapFill(): void {
+    if (!this.isClosed) this.gapFiller?.start();
   }
 
   protected emitDtmf(digit: string, durationMs: number | undefined, source: DtmfSource): void {
@@ -190,6 +217,7 @@ export abstract class PacedLeg implements MediaLeg {
   protected shutdown(reason: LegCloseReason, detail: string | undefined): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.gapFiller?.stop();
     this.chunker.flush(true);
     this.pacer.close();
     this.channel.close();
