@@ -7,7 +7,7 @@ import { loadConfig, maskSecrets, type LoadedConfig } from "./config/load.js";
 import type { Override } from "./config/overrides.js";
 
 export type { Config } from "./config/schema.js";
-export { configSchema, parseHostPort, PLAYBOOK_NAME } from "./config/schema.js";
+export { configSchema, parseHostPort, requireHostPort, PLAYBOOK_NAME } from "./config/schema.js";
 export { ConfigError, loadConfig, maskSecrets, type LoadedConfig } from "./config/load.js";
 export { ariOverride, eslOverride, handlerOverride, httpAddrOverride, type Override } from "./config/overrides.js";
 export { expandEnv } from "./config/env-expand.js";

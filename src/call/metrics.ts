@@ -68,6 +68,8 @@ export class CallMetrics {
   private readonly posthookDeliveries: Counter<"outcome">;
   private readonly posthookSpooled: Gauge;
   private readonly pbxConnected: Gauge<"pbx">;
+  /** Read at every scrape: the PBX adapters' connection state (set by the server once they exist). */
+  private pbxStatus: (() => Record<string, { connected: boolean }>) | undefined;
   private readonly framesDropped: Counter<"leg" | "direction">;
 
   constructor(options: CallMetricsOptions = {}) {
@@ -125,7 +127,16 @@ export class CallMetrics {
       registers,
     });
     this.posthookSpooled = new Gauge({ name: "active_call_posthook_spooled", help: "Hooks waiting in the spool", registers });
-    this.pbxConnected = new Gauge({ name: "active_call_pbx_connected", help: "1 when the ESL/ARI connection is up", labelNames: ["pbx"], registers });
+    const readPbx = () => this.pbxStatus?.() ?? {};
+    this.pbxConnected = new Gauge({
+      name: "active_call_pbx_connected",
+      help: "1 when the ESL/ARI connection is up",
+      labelNames: ["pbx"],
+      registers,
+      collect() {
+        for (const [pbx, s] of Object.entries(readPbx())) this.set({ pbx }, s.connected ? 1 : 0);
+      },
+    });
     this.framesDropped = new Counter({
       name: "active_call_media_frames_dropped_total",
       help: "Media frames dropped by overflow policies",
@@ -207,6 +218,11 @@ export class CallMetrics {
 
   setPosthookSpooled(n: number): void {
     this.posthookSpooled.set(n);
+  }
+
+  /** The gauge follows `status` at every scrape from now on. */
+  watchPbx(status: () => Record<string, { connected: boolean }>): void {
+    this.pbxStatus = status;
   }
 
   setPbxConnected(pbx: string, up: boolean): void {

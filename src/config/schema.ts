@@ -19,6 +19,13 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
+/** A `host:port` value the schema already validated (listen addresses), split. */
+export function requireHostPort(s: string): { host: string; port: number } {
+  const hp = parseHostPort(s);
+  if (!hp) throw new Error(`${JSON.stringify(s)} is not host:port`);
+  return hp;
+}
+
 const url = (protocols: string[]) =>
   z.string().refine(
     (s) => {

@@ -25,6 +25,7 @@ import { registerForkRoute } from "./fork-route.js";
 import { admitInbound } from "../call/inbound.js";
 import { ForkRegistry } from "../media/fork-registry.js";
 import { FreeswitchAdapter } from "../pbx/freeswitch/adapter.js";
+import { AsteriskAdapter } from "../pbx/asterisk/adapter.js";
 
 export interface ServerOptions {
   config: Config;
@@ -45,6 +46,7 @@ export interface Server {
   posthooks: PosthookDelivery;
   metrics: CallMetrics | undefined;
   freeswitch: FreeswitchAdapter | undefined;
+  asterisk: AsteriskAdapter | undefined;
   /** Starts the PBX adapters (after the HTTP server listens, so forks can connect). */
   start(): Promise<void>;
   /** Ends live calls (reason `shutdown`), closes the server, stops hook delivery (undelivered hooks stay spooled). */
@@ -102,7 +104,26 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
       })
     : undefined;
 
-  const originate = freeswitch ? makeOriginate({ calls, playbooks, freeswitch, config }) : undefined;
+  // Asterisk (issue 9): calls enter our Stasis application; media is the externalMedia channel of each call.
+  const asterisk = config.asterisk.enabled
+    ? new AsteriskAdapter({
+        config: config.asterisk,
+        log,
+        onCall: (h) =>
+          void admitInbound(calls, router, h.incoming, { control: h.control, legFactory: () => h.startMedia() }).catch((err: unknown) => {
+            log.error({ err, callId: h.incoming.callId }, "Asterisk call could not be taken over");
+            void h.control.reject(503, "Service Unavailable").catch(() => undefined);
+          }),
+      })
+    : undefined;
+
+  const pbxStatus = (): Record<string, { connected: boolean; since: string }> => ({
+    ...(freeswitch ? { freeswitch: freeswitch.status() } : {}),
+    ...(asterisk ? { asterisk: asterisk.status() } : {}),
+  });
+  metrics?.watchPbx(pbxStatus);
+
+  const originate = makeOriginate({ calls, playbooks, freeswitch, asterisk, config });
 
   const app = await buildHttpApp({
     log,
@@ -115,7 +136,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     ...(metrics ? { metrics } : {}),
     playbooks: { store: playbooks },
     console: config.http.console,
-    pbxStatus: (): Record<string, { connected: boolean; since: string }> => (freeswitch ? { freeswitch: freeswitch.status() } : {}),
+    pbxStatus,
   });
   await registerWsRoutes(app, {
     calls,
@@ -143,12 +164,15 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     posthooks,
     metrics,
     freeswitch,
+    asterisk,
     async start() {
       await freeswitch?.start();
+      await asterisk?.start();
     },
     async close() {
       await calls.shutdown();
       await freeswitch?.stop();
+      await asterisk?.stop();
       forks.cancelAll();
       await app.close();
       await posthooks.stop();

@@ -31,11 +31,15 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
   // The port is chosen first, so that URLs the PBX is given (the audio fork's) can name it.
   const port = await freePort();
   const fs = overrides.freeswitch as Record<string, unknown> | undefined;
+  const ast = overrides.asterisk as Record<string, unknown> | undefined;
+  // AudioSocket: Asterisk is told the listener's address, so it is chosen here too.
+  const audioSocketAddr = ast && ast.audiosocket_listen === undefined ? `127.0.0.1:${await freePort()}` : undefined;
   await cp(new URL("../../playbooks", import.meta.url), join(dir, "playbooks"), { recursive: true });
   const raw = {
     ...overrides,
     http: { addr: `127.0.0.1:${port}`, ...(overrides.http as object) },
     ...(fs ? { freeswitch: { audio_fork_url: `ws://127.0.0.1:${port}/media/fork`, ...fs } } : {}),
+    ...(ast ? { asterisk: { ...(audioSocketAddr ? { audiosocket_listen: audioSocketAddr, audiosocket_advertise: audioSocketAddr } : {}), ...ast } } : {}),
     paths: {
       playbooks: join(dir, "playbooks"),
       sounds: join(dir, "sounds"),
@@ -66,7 +70,7 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const { createServer } = await import("node:net");
   return new Promise((resolve, reject) => {
     const srv = createServer();

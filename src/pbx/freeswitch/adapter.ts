@@ -4,7 +4,7 @@
  * and the outbound-socket server for `socket host:port async full`. Each call is handed to the call layer as an
  * `FsHandover` (its facts, its CallControl, and how to start its media); the call layer decides what happens.
  */
-import type { Config } from "../../config.js";
+import { requireHostPort, type Config } from "../../config.js";
 import type { Logger } from "../../log.js";
 import type { ForkRegistry } from "../../media/fork-registry.js";
 import { AppError } from "../../errors.js";
@@ -103,7 +103,7 @@ export class FreeswitchAdapter {
   async start(): Promise<void> {
     const c = this.o.config;
     if (c.outbound_listen !== "") {
-      const [host, port] = splitHostPort(c.outbound_listen);
+      const { host, port } = requireHostPort(c.outbound_listen);
       this.outboundServer = new EslOutboundServer({ allow: c.outbound_allow, log: this.log, onSession: (s) => void this.onOutbound(s) });
       this.outboundPort = (await this.outboundServer.listen(host, port)).port;
       this.log.info({ addr: `${host}:${this.outboundPort}` }, "listening for FreeSWITCH outbound sockets");
@@ -325,9 +325,4 @@ export function dialString(to: string, c: FsConfig): string {
 function originateValue(v: string): string {
   if (/['{}\r\n]/.test(v)) throw new AppError("BAD_REQUEST", `${JSON.stringify(v)} cannot be passed to originate`);
   return v.replace(/,/g, "\\,");
-}
-
-function splitHostPort(addr: string): [string, number] {
-  const i = addr.lastIndexOf(":");
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
 }

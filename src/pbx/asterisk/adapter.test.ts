@@ -1,0 +1,120 @@
+/**
+ * The Stasis application against the ARI simulator, without the call layer: what a caller entering the
+ * application is handed over as (§3.3/§3.4), that our own media channels never become calls (§3.9), and what a
+ * reconnect does with channels that entered the application meanwhile.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { AriSim } from "../../../test/sim/asterisk/ari-sim.js";
+import { asteriskMediaFactory } from "../../../test/sim/asterisk/media-peers.js";
+import { configSchema } from "../../config.js";
+import { createLogger } from "../../log.js";
+import { AsteriskAdapter, dialEndpoint, type AsteriskHandover } from "./adapter.js";
+
+const log = createLogger({ level: "error", format: "json", redactPersonal: false, secrets: [], tty: false, noColor: true });
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function config(url: string, extra: Record<string, unknown> = {}) {
+  const min = 46000 + 2 * Math.floor(Math.random() * 4000);
+  return configSchema.parse({ asterisk: { enabled: true, ari_url: url, ari_password: "pw", app: "active-call", rtp_bind_ip: "127.0.0.1", rtp_port_min: min, rtp_port_max: min + 20, reconnect_min_ms: 20, reconnect_max_ms: 50, ...extra } }).asterisk;
+}
+
+async function start(extra: Record<string, unknown> = {}): Promise<{ sim: AriSim; adapter: AsteriskAdapter; handovers: AsteriskHandover[] }> {
+  const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory() });
+  cleanups.push(() => sim.close());
+  const handovers: AsteriskHandover[] = [];
+  const adapter = new AsteriskAdapter({ config: config(sim.url, extra), log, onCall: (h) => handovers.push(h) });
+  await adapter.start();
+  cleanups.push(() => adapter.stop());
+  await until("the events socket", () => adapter.status().connected && sim.eventsConnections() === 1);
+  return { sim, adapter, handovers };
+}
+
+describe("AsteriskAdapter (Stasis application)", () => {
+  it("hands a caller over with its number, extension, Stasis arguments and X- headers", async () => {
+    const { sim, handovers } = await start();
+    const call = await sim.placeCall({ caller: "+15551230000", callerName: "Ada L", exten: "9000", args: ["playbook=support.md", "did=5551000", "media=websocket"], headers: { "X-Ticket": "T-42", "X-Lang": "en" } });
+    await until("the handover", () => handovers.length === 1);
+    const h = handovers[0] as AsteriskHandover;
+    expect(h.incoming).toMatchObject({
+      callId: call.id,
+      callType: "asterisk",
+      direction: "inbound",
+      caller: "+15551230000",
+      callerName: "Ada L",
+      callee: "9000",
+      pbxPlaybook: "support.md",
+      variables: { did: "5551000" },
+      headers: { "X-Ticket": "T-42", "X-Lang": "en" },
+      attachUrl: `/call/pbx?id=${encodeURIComponent(call.id)}`,
+    });
+    expect(h.control.mediaMode).toBe("websocket");
+    // Nothing is answered before the call layer decides.
+    expect(sim.rest.some((r) => r.path.endsWith("/answer"))).toBe(false);
+  });
+
+  it("a bare Stasis argument ending in .md names the playbook; a call without X- headers has none", async () => {
+    const { sim, handovers } = await start();
+    await sim.placeCall({ caller: "100", exten: "9001", args: ["sales.md"] });
+    await until("the handover", () => handovers.length === 1);
+    expect(handovers[0]?.incoming.pbxPlaybook).toBe("sales.md");
+    expect(handovers[0]?.incoming.headers).toEqual({});
+  });
+
+  it("the externalMedia channel's own StasisStart is not a call (§3.9), and media starts in the bridge", async () => {
+    const { sim, handovers } = await start();
+    const call = await sim.placeCall({ caller: "100", exten: "9000", args: ["playbook=hello.md"] });
+    await until("the handover", () => handovers.length === 1);
+    const h = handovers[0] as AsteriskHandover;
+    await h.control.answer();
+    const media = await h.startMedia();
+    expect(media.media).toEqual({ leg: "rtp", codec: "L16", sampleRate: 16000 });
+    await sim.waitForEvent((ev) => ev.type === "StasisStart" && (ev.channel as { id?: string }).id === `ac-${call.id}-m`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(handovers.length).toBe(1);
+    expect(sim.bridge(`ac-${call.id}`)?.channels).toEqual(expect.arrayContaining([call.id, `ac-${call.id}-m`]));
+    await media.leg.close();
+    await until("the clean-up", () => sim.bridge(`ac-${call.id}`)?.destroyed === true);
+    expect(sim.channel(`ac-${call.id}-m`)?.destroyed).toBe(true);
+  });
+
+  it("after an events-socket outage, a caller that entered the application meanwhile is adopted", async () => {
+    const { sim, handovers } = await start();
+    sim.dropEvents();
+    const waiting = await sim.placeCall({ caller: "200", exten: "9000", args: ["playbook=hello.md", "vip=yes"], app: "active-call" });
+    await until("the adoption", () => handovers.length === 1, 10_000);
+    expect(handovers[0]?.incoming).toMatchObject({ callId: waiting.id, caller: "200", pbxPlaybook: "hello.md", variables: { vip: "yes" } });
+  });
+
+  it("the caller hanging up reports the Q.850 cause of the hangup request, not the soft flags of our own DELETE", async () => {
+    const { sim, handovers } = await start();
+    const call = await sim.placeCall({ caller: "100", exten: "9000" });
+    await until("the handover", () => handovers.length === 1);
+    const ended: { cause: string; initiator: string }[] = [];
+    handovers[0]?.control.events.on("hangup", (e) => ended.push(e));
+    call.hangup(17);
+    await until("the hangup", () => ended.length === 1);
+    expect(ended[0]).toMatchObject({ cause: "USER_BUSY", initiator: "caller" });
+  });
+});
+
+describe("dialEndpoint", () => {
+  const c = config("http://127.0.0.1:8088", { default_endpoint: "carrier", dial_template: "PJSIP/{to}@upstream" });
+  it("uses the template for bare numbers, the default endpoint for SIP URIs, and a technology as given", () => {
+    expect(dialEndpoint("7001", c)).toBe("PJSIP/7001@upstream");
+    expect(dialEndpoint("sip:bob@example.com", c)).toBe("PJSIP/carrier/sip:bob@example.com");
+    expect(dialEndpoint("Local/100@default", c)).toBe("Local/100@default");
+    expect(() => dialEndpoint("1 2", c)).toThrow(/cannot be dialled/);
+    expect(() => dialEndpoint("sip:bob@example.com", config("http://x:1"))).toThrow(/default_endpoint/);
+  });
+});

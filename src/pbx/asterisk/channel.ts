@@ -1,0 +1,306 @@
+/**
+ * One Asterisk call the controller owns (media-protocols.md §3): the caller's channel in our Stasis application,
+ * its CallControl over ARI REST, its mixing bridge and externalMedia channel (§3.4-3.7), and the routing of its
+ * events (§3.3). The adapter creates it and hands it events; media starts when the call layer accepts the call.
+ *
+ * Ids: the bridge is `ac-<callId>` and the media channel `ac-<callId>-m`, so both can be cleaned up (and
+ * recognised after a reconnect) without keeping anything but the call id.
+ */
+import type { Config } from "../../config.js";
+import { AppError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { TypedEmitter } from "../../media/emitter.js";
+import type { MediaLeg } from "../../media/leg.js";
+import type { CallControl, CallControlEvents, PbxPlayer, TransferOutcome, TransferRequest } from "../call-control.js";
+import type { AriClient } from "./ari/client.js";
+import type { AriKnownEvent } from "./ari/events.js";
+import type { AriChannel } from "./ari/models.js";
+import { causeName, q850ForCause, q850ForSip, sipForQ850 } from "./causes.js";
+import { startAsteriskMedia, type AsteriskMedia, type AsteriskMediaDeps, type AsteriskMediaMode } from "./media.js";
+import { asteriskSupports } from "./version.js";
+
+type AstConfig = Config["asterisk"];
+
+/** A redirect (REFER) has no outcome event: success shows as the caller's channel leaving (§3.9). */
+const DEFAULT_REFER_TIMEOUT_MS = 10_000;
+
+export interface AsteriskCallOptions {
+  /** The caller's channel id, which is also the call id. */
+  channelId: string;
+  /** The channel as Asterisk described it (StasisStart, GET /channels, or the originate response). */
+  channel?: AriChannel | undefined;
+  ari: AriClient;
+  config: AstConfig;
+  /** `system.version` of the Asterisk we talk to (feature gates). */
+  version: () => string | undefined;
+  media: AsteriskMediaDeps;
+  /** Media transport for this call (config, or the Stasis argument `media=`). */
+  mediaMode: AsteriskMediaMode;
+  log: Logger;
+  /** We placed this call (originate): ringing, answer and failure are reported as control events. */
+  originated?: boolean;
+  /** Our own channels (media), so the adapter ignores their StasisStart (§3.9). */
+  ours: Set<string>;
+}
+
+export class AsteriskCall implements CallControl, PbxPlayer {
+  readonly pbx = "asterisk" as const;
+  readonly events = new TypedEmitter<CallControlEvents>();
+  readonly id: string;
+  readonly bridgeId: string;
+  readonly mediaChannelId: string;
+  leg: MediaLeg | undefined;
+
+  private gone = false;
+  private bridged = false;
+  private cleanedUp = false;
+  private hangupCause: number | undefined;
+  private answeredSeen = false;
+  /** A `continue` or `redirect` is under way: the channel leaving Stasis is its outcome, not a hangup. */
+  private leaving: ((how: "left") => void) | undefined;
+  private playSeq = 0;
+  /** `pbx:` playbacks under way by playback id (events may arrive twice, §3.9: each settles once). */
+  private readonly plays = new Map<string, { started: () => void; ended: (status: "done" | "break") => void; stopped: boolean }>();
+  private readonly o: AsteriskCallOptions;
+
+  constructor(options: AsteriskCallOptions) {
+    this.o = options;
+    this.id = options.channelId;
+    this.bridgeId = `ac-${options.channelId}`;
+    this.mediaChannelId = `ac-${options.channelId}-m`;
+    options.ours.add(this.mediaChannelId);
+  }
+
+  get ended(): boolean {
+    return this.gone;
+  }
+
+  get mediaMode(): AsteriskMediaMode {
+    return this.o.mediaMode;
+  }
+
+  // ---------------------------------------------------------------------------------------------- CallControl
+
+  async answer(): Promise<void> {
+    await this.o.ari.answer(this.id);
+  }
+
+  async ringing(earlyMedia: boolean): Promise<void> {
+    if (earlyMedia && asteriskSupports(this.o.version(), "progress")) await this.o.ari.progress(this.id);
+    else await this.o.ari.ring(this.id);
+  }
+
+  async reject(code: number, _reason: string): Promise<void> {
+    // Only the Q.850 cause reaches the far end; §3.8 picks the one Asterisk turns into this SIP status.
+    await this.o.ari.hangup(this.id, q850ForSip(code));
+  }
+
+  async hangup(options: { cause?: string; headers?: Record<string, string> | undefined }): Promise<void> {
+    if (options.headers && Object.keys(options.headers).length > 0) {
+      this.o.log.debug({ callId: this.id }, "hangup headers are not supported on Asterisk (§3.9); only the cause is sent");
+    }
+    if (!this.gone) await this.o.ari.hangup(this.id, q850ForCause(options.cause));
+    await this.cleanup();
+  }
+
+  async transfer(request: TransferRequest): Promise<TransferOutcome> {
+    if (request.mode === "dialplan") {
+      // `continue` takes the channel out of our bridge and Stasis: its StasisEnd is the transfer, not a hangup.
+      const left = this.expectLeaving();
+      try {
+        await this.o.ari.continueInDialplan(this.id, { context: request.context ?? this.o.config.transfer_context, extension: request.target, priority: 1 });
+      } catch (err) {
+        this.leaving = undefined;
+        return { state: "failed", reason: (err as Error).message };
+      }
+      void left.then(() => this.cleanup());
+      return { state: "accepted" };
+    }
+    const endpoint = request.target.includes("/") ? request.target : `PJSIP/${request.target}`;
+    if (!endpoint.startsWith("PJSIP/")) return { state: "failed", reason: `redirect needs a PJSIP endpoint, not ${JSON.stringify(request.target)}` };
+    if (request.headers && Object.keys(request.headers).length > 0) this.o.log.debug({ callId: this.id }, "REFER headers are not supported through ARI redirect; sent without them");
+    const left = this.expectLeaving();
+    try {
+      await this.o.ari.redirect(this.id, endpoint);
+    } catch (err) {
+      this.leaving = undefined;
+      return { state: "failed", reason: (err as Error).message };
+    }
+    // 204 comes before the REFER outcome: success is the caller's channel going away; failure is silence.
+    const timeoutMs = request.timeoutMs ?? DEFAULT_REFER_TIMEOUT_MS;
+    const outcome = await Promise.race([left, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), timeoutMs).unref())]);
+    if (outcome === "timeout") {
+      this.leaving = undefined;
+      return { state: "failed", reason: "no REFER outcome in time (the caller's channel stayed)" };
+    }
+    void this.cleanup();
+    return { state: "accepted" };
+  }
+
+  async sendDtmf(digits: string, durationMs: number): Promise<void> {
+    await this.o.ari.sendDtmf(this.id, digits, { duration: durationMs });
+  }
+
+  get player(): PbxPlayer {
+    return this;
+  }
+
+  /**
+   * `pbx:` playback (ws-call-api §3.5): on the bridge once the call is bridged, never on the bridged channel,
+   * which would cut the caller's audio to the media leg for the whole playback (§3.9); on the channel before
+   * that (early media). A bare name is a `sound:`.
+   */
+  play(target: string, playId: string): { started: Promise<void>; ended: Promise<{ status: "done" | "break" }> } {
+    const media = /^[a-z]+:/.test(target) ? target : `sound:${target}`;
+    const playbackId = `${this.bridgeId}-p${++this.playSeq}`;
+    let started!: () => void;
+    let ended!: (status: "done" | "break") => void;
+    const startedP = new Promise<void>((r) => (started = r));
+    const endedP = new Promise<{ status: "done" | "break" }>((r) => (ended = (status) => r({ status })));
+    const entry = {
+      stopped: false,
+      started: () => started(),
+      ended: (status: "done" | "break") => {
+        this.plays.delete(playbackId);
+        started();
+        ended(entry.stopped ? "break" : status);
+      },
+    };
+    this.plays.set(playbackId, entry);
+    const request = this.bridged ? this.o.ari.playOnBridge(this.bridgeId, media, { playbackId }) : this.o.ari.playOnChannel(this.id, media, { playbackId });
+    request.catch((err: unknown) => {
+      this.o.log.warn({ callId: this.id, err, target, playId }, "pbx playback failed");
+      if (this.plays.has(playbackId)) entry.ended("break");
+    });
+    return { started: startedP, ended: endedP };
+  }
+
+  async stopPlayback(): Promise<void> {
+    const ids = [...this.plays.keys()];
+    for (const id of ids) {
+      const entry = this.plays.get(id);
+      if (entry) entry.stopped = true;
+    }
+    await Promise.all(ids.map((id) => this.o.ari.stopPlayback(id).catch(() => false)));
+  }
+
+  // ---------------------------------------------------------------------------------------------- media
+
+  /** Bridge + externalMedia + addChannel (§3.4 step 2); on failure everything created is removed again. */
+  async startMedia(): Promise<AsteriskMedia> {
+    if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} is gone`);
+    try {
+      await this.o.ari.createBridge({ type: "mixing", bridgeId: this.bridgeId });
+      const made = await startAsteriskMedia({
+        ari: this.o.ari,
+        config: this.o.config,
+        deps: this.o.media,
+        mode: this.o.mediaMode,
+        callId: this.id,
+        mediaChannelId: this.mediaChannelId,
+        version: this.o.version(),
+        log: this.o.log,
+      });
+      this.leg = made.leg;
+      made.leg.events.on("close", () => void this.cleanup());
+      await this.o.ari.addChannel(this.bridgeId, [this.id, this.mediaChannelId]);
+      this.bridged = true;
+      if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} hung up while its media started`);
+      return made;
+    } catch (err) {
+      await this.leg?.close("media setup failed").catch(() => undefined);
+      await this.cleanup();
+      throw err instanceof AppError ? err : new AppError("PBX_ERROR", `Asterisk media setup failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Media channel and bridge go on every call end (§3.2 clean-up); 404 (already gone) is success. */
+  async cleanup(): Promise<void> {
+    if (this.cleanedUp) return;
+    this.cleanedUp = true;
+    this.bridged = false;
+    for (const entry of [...this.plays.values()]) entry.ended("break");
+    const ari = this.o.ari;
+    await ari.hangup(this.mediaChannelId).catch((err: unknown) => this.o.log.debug({ err, callId: this.id }, "media channel clean-up failed"));
+    await ari.destroyBridge(this.bridgeId).catch((err: unknown) => this.o.log.debug({ err, callId: this.id }, "bridge clean-up failed"));
+    // The id stays in `ours` a little: its StasisEnd/ChannelDestroyed may still be on the way.
+    setTimeout(() => this.o.ours.delete(this.mediaChannelId), 30_000).unref();
+  }
+
+  // ---------------------------------------------------------------------------------------------- events
+
+  /** An event about the caller's channel or one of our playbacks. */
+  handleEvent(ev: AriKnownEvent): void {
+    switch (ev.type) {
+      case "StasisStart":
+        // Our outbound call was answered: it enters the application with `originate` (§3.3).
+        if (this.o.originated && !this.answeredSeen) {
+          this.answeredSeen = true;
+          this.events.emit("answered");
+        }
+        return;
+      case "ChannelStateChange":
+        if (this.o.originated && !this.answeredSeen && ev.channel.state === "Ringing") this.events.emit("progress", { earlyMedia: false });
+        return;
+      case "ChannelDtmfReceived":
+        // ARI is the only DTMF source on Asterisk (chan_websocket and AudioSocket copies are ignored, §3.6).
+        (this.leg as { pushDtmf?: (d: string, ms?: number) => void } | undefined)?.pushDtmf?.(ev.digit, ev.duration_ms);
+        return;
+      case "ChannelHangupRequest":
+        // Soft requests carry Asterisk's own flags (32 after our DELETE), not the Q.850 cause (recorded).
+        if (ev.cause !== undefined && ev.soft !== true) this.hangupCause = ev.cause;
+        if (this.leaving) return this.left();
+        return;
+      case "StasisEnd":
+        if (this.leaving) return this.left();
+        return this.markGone(this.hangupCause, "caller");
+      case "ChannelDestroyed":
+        if (this.leaving) return this.left();
+        return this.markGone(ev.cause || this.hangupCause, "caller");
+      case "ChannelHold":
+      case "ChannelUnhold":
+        this.events.emit("hold", { onHold: ev.type === "ChannelHold" });
+        return;
+      case "PlaybackStarted":
+        this.plays.get(ev.playback.id)?.started();
+        return;
+      case "PlaybackFinished":
+        this.plays.get(ev.playback.id)?.ended(ev.playback.state === "failed" ? "break" : "done");
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The channel is gone: hung up, or vanished while the events socket was down (`system`: `pbxLost`). */
+  markGone(cause: number | undefined, initiator: "caller" | "system"): void {
+    if (this.gone) return;
+    this.gone = true;
+    const name = causeName(cause);
+    if (this.o.originated && !this.answeredSeen) {
+      // An originate that never reached Stasis failed (§3.3 ChannelDestroyed): busy, no answer, unreachable.
+      this.events.emit("failed", { cause: name, sipCode: sipForQ850(cause) });
+    }
+    this.events.emit("hangup", { cause: name, sipCode: cause === undefined || cause === 16 ? undefined : sipForQ850(cause), initiator });
+    void this.cleanup();
+  }
+
+  private expectLeaving(): Promise<"left"> {
+    return new Promise((resolve) => (this.leaving = resolve));
+  }
+
+  /** The channel left as a transfer asked: gone for us, without a hangup of our own making. */
+  private left(): void {
+    const done = this.leaving;
+    this.leaving = undefined;
+    this.gone = true;
+    done?.("left");
+  }
+}
+
+/** An originate's Asterisk caller id: `"Name" <number>` from the request, else `[asterisk] caller_id`. */
+export function originateCallerId(from: string | undefined, fromName: string | undefined, fallback: string): string | undefined {
+  if (from === undefined && fromName === undefined) return fallback === "" ? undefined : fallback;
+  if (/["<>\r\n]/.test(`${from ?? ""}${fromName ?? ""}`)) throw new AppError("BAD_REQUEST", "from/fromName must not contain quotes, angle brackets or line breaks");
+  return fromName !== undefined ? `"${fromName}" <${from ?? ""}>` : (from ?? "");
+}
