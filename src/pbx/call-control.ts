@@ -92,4 +92,6 @@ export interface PbxPlayer {
   play(target: string, playId: string): { started: Promise<void>; ended: Promise<{ status: "done" | "break" }> };
   /** Stops what the PBX plays on the channel (barge-in, interrupt). */
   stopPlayback(): Promise<void>;
+  /** Pauses (or resumes) what the PBX plays (`pause`/`resume` commands, ws-call-api §3.7). */
+  pausePlayback(paused: boolean): Promise<void>;
 }

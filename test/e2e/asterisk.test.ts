@@ -162,10 +162,16 @@ describe("Asterisk call control", () => {
 
     expect((await post(server, `/api/calls/${call.id}/play`, { url: "pbx:sound:demo-congrats", playId: "long" })).status).toBe(202);
     await until("the long sound", () => events.some((e) => e.event === "trackStart" && e.playId === "long"));
+    // pause/resume reach the PBX's playback (ws-call-api §3.7).
+    await post(server, `/api/calls/${call.id}/commands`, { command: "pause" });
+    await sim.waitForRest((r) => r.path.endsWith("/control") && r.query.operation === "pause");
+    await post(server, `/api/calls/${call.id}/commands`, { command: "resume" });
+    const unpaused = await sim.waitForRest((r) => r.path.endsWith("/control") && r.query.operation === "unpause");
+    expect(unpaused.path).toMatch(new RegExp(`^/ari/playbacks/ac-${call.id.replace(".", "\\.")}-p\\d+/control$`));
     await post(server, `/api/calls/${call.id}/commands`, { command: "interrupt" });
     await until("its end", () => events.some((e) => e.event === "trackEnd" && e.playId === "long"));
     expect(events.find((e) => e.event === "trackEnd" && e.playId === "long")?.reason).toBe("interrupted");
-    expect(sim.rest.some((r) => r.method === "DELETE" && r.path.startsWith(`/ari/playbacks/ac-${call.id}-p`))).toBe(true);
+    await sim.waitForRest((r) => r.method === "DELETE" && r.path.startsWith(`/ari/playbacks/ac-${call.id}-p`));
   }, 60_000);
 
   it("barge-in on chan_websocket sends FLUSH_MEDIA so Asterisk drops what it queued", async () => {

@@ -127,6 +127,12 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
 
     expect((await post({ url: "pbx:/usr/share/freeswitch/sounds/music/hold.wav", playId: "hold", loop: 0 })).status).toBe(202);
     await until("the hold music", () => events.some((e) => e.event === "trackStart" && e.playId === "hold"));
+    // pause/resume toggle the PBX's playback with uuid_fileman (a toggle: sent once per change).
+    const fileman = () => sim.commands.filter((c) => c === `api uuid_fileman ${uuid} pause`).length;
+    await fetch(`${server.baseUrl}/api/calls/${uuid}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command: "pause" }) });
+    await until("the pause", () => fileman() === 1, 5000);
+    await fetch(`${server.baseUrl}/api/calls/${uuid}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command: "resume" }) });
+    await until("the resume", () => fileman() === 2, 5000);
     const breaks = sim.channel(uuid)?.breaks ?? 0;
     await fetch(`${server.baseUrl}/api/calls/${uuid}/commands`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command: "interrupt" }) });
     await until("the hold music's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "hold"));

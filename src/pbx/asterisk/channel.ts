@@ -184,6 +184,11 @@ export class AsteriskCall implements CallControl, PbxPlayer {
     await Promise.all(ids.map((id) => this.o.ari.stopPlayback(id).catch(() => false)));
   }
 
+  async pausePlayback(paused: boolean): Promise<void> {
+    const operation = paused ? "pause" : "unpause";
+    await Promise.all([...this.plays.keys()].map((id) => this.o.ari.controlPlayback(id, operation).catch(() => undefined)));
+  }
+
   // ---------------------------------------------------------------------------------------------- media
 
   /** Bridge + externalMedia + addChannel (§3.4 step 2); on failure everything created is removed again. */

@@ -53,6 +53,8 @@ export class FsChannel implements CallControl, PbxPlayer {
   /** `pbx:` playbacks under way, by target: PLAYBACK_START resolves `started`, PLAYBACK_STOP gives the status. */
   private readonly pbxPlays = new Map<string, { started: () => void; status: "done" | "break" }>();
   private forkRestarts = 0;
+  /** A `pbx:` playback was paused with `uuid_fileman` (a toggle). */
+  private pbxPaused = false;
   private answeredSeen = false;
   /** File mode (§2.6): utterances sent as playAudio, in order, waiting for their `::play_audio` file. */
   private readonly awaitingFiles: string[] = [];
@@ -174,7 +176,15 @@ export class FsChannel implements CallControl, PbxPlayer {
     return { started, ended };
   }
 
+  /** `uuid_fileman pause` toggles, so it is sent only when the state changes (§3.7 of ws-call-api). */
+  async pausePlayback(paused: boolean): Promise<void> {
+    if (paused === this.pbxPaused || this.pbxPlays.size === 0) return;
+    this.pbxPaused = paused;
+    await this.api(`uuid_fileman ${this.uuid} pause`, true);
+  }
+
   async stopPlayback(): Promise<void> {
+    this.pbxPaused = false;
     // File mode: what was waiting to play is dropped with the current file (barge-in).
     this.fileQueue.length = 0;
     this.awaitingFiles.length = 0;

@@ -190,6 +190,7 @@ describe("play: loop", () => {
 class TestPbxPlayer {
   readonly plays: { target: string; playId: string; finish: (status: "done" | "break") => void; start: () => void }[] = [];
   stops = 0;
+  readonly pauses: boolean[] = [];
   play(target: string, playId: string) {
     let start!: () => void;
     let finish!: (status: "done" | "break") => void;
@@ -201,6 +202,9 @@ class TestPbxPlayer {
   async stopPlayback(): Promise<void> {
     this.stops++;
     for (const p of this.plays) p.finish("break");
+  }
+  async pausePlayback(paused: boolean): Promise<void> {
+    this.pauses.push(paused);
   }
 }
 
@@ -230,6 +234,11 @@ describe("play: pbx:<target> with a PBX player", () => {
     await runUntil(h, () => pbx.plays.length === 3);
     pbx.plays[2]?.start();
     await runUntil(h, () => h.of("trackStart").some((e) => e.playId === "hold"));
+    // pause/resume reach the PBX while its playback is the current utterance, once each.
+    h.conv.handleCommand({ command: "pause" });
+    h.conv.handleCommand({ command: "pause" });
+    h.conv.handleCommand({ command: "resume" });
+    expect(pbx.pauses).toEqual([true, false]);
     h.conv.handleCommand({ command: "interrupt" });
     await runUntil(h, ended(h, "hold"));
     expect(pbx.stops).toBe(1);

@@ -845,6 +845,7 @@ export class SerialConversation implements Conversation {
         if (this.paused) return;
         this.paused = true;
         this.leg.pause();
+        if (this.queue[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(true).catch(() => undefined);
         this.suspendWaitInput();
         this.runner.handle({ type: "paused" });
         return;
@@ -852,6 +853,7 @@ export class SerialConversation implements Conversation {
         if (!this.paused) return;
         this.paused = false;
         this.leg.resume();
+        if (this.queue[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(false).catch(() => undefined);
         this.armWaitInput();
         this.runner.handle({ type: "resumed" });
         return;
