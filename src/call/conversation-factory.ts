@@ -1,21 +1,22 @@
 /**
  * Builds a call's Conversation from its playbook (after option overrides) and the config: providers from the
  * registry, VAD/turn/interruption settings as the playbook and `[defaults]` give them, and the per-call paths.
- * One place, so every call type (websocket, Twilio, PBX) gets the same pipeline for the same playbook.
+ * One place, so every call type (websocket, Twilio, PBX) gets the same pipeline for the same playbook: the serial
+ * pipeline, or the Realtime one when the playbook (or the invite option) has a `realtime` section.
  */
 import { resolve } from "node:path";
 import type { Config } from "../config.js";
-import { AppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MediaLeg } from "../media/leg.js";
 import type { Conversation } from "../pipeline/conversation.js";
+import { RealtimeConversation } from "../pipeline/realtime/index.js";
 import { SerialConversation } from "../pipeline/serial/serial-conversation.js";
 import { interruptionOptions } from "../pipeline/turn/interruption.js";
 import { turnDetectorOptions } from "../pipeline/turn/turn-detector.js";
 import type { Playbook } from "../playbook/types.js";
 import type { PbxPlayer } from "../pbx/call-control.js";
 import type { CallFacts } from "../playbook/variables.js";
-import { resolveAsr, resolveLlm, resolveTts } from "../providers/registry.js";
+import { resolveAsr, resolveLlm, resolveRealtime, resolveTts } from "../providers/registry.js";
 
 /** Rate TTS is asked for; the conversation resamples to the leg's rate at the edge. */
 const TTS_RATE = 16000;
@@ -32,15 +33,18 @@ export interface ConversationRequest {
   log: Logger;
   /** `pbx:` playback on PBX calls. */
   pbxPlayer?: PbxPlayer | undefined;
+  /** The leg's wire codecs when known (`pcmu` both ways on an 8 kHz leg lets Realtime run µ-law end to end). */
+  codec?: string | undefined;
+  outputCodec?: string | undefined;
 }
 
 export type ConversationFactory = (request: ConversationRequest) => Promise<Conversation>;
 
-/** The production factory: the serial pipeline (the realtime pipeline is issue 10: UNSUPPORTED until then). */
-export function serialConversationFactory(config: Config): ConversationFactory {
+/** The production factory: the serial pipeline, or the Realtime pipeline for a playbook with `realtime`. */
+export function conversationFactory(config: Config): ConversationFactory {
   return async (r) => {
     const pb = r.playbook;
-    if (pb.pipeline !== "serial") throw new AppError("UNSUPPORTED", `${pb.name} uses the realtime pipeline, which this build does not run yet`);
+    if (pb.pipeline === "realtime" || pb.settings.realtime !== undefined) return realtimeConversation(config, r);
     const s = pb.settings;
     const [asr, tts, llm] = await Promise.all([
       resolveAsr(s.asr, config),
@@ -83,4 +87,33 @@ export function serialConversationFactory(config: Config): ConversationFactory {
       log: r.log,
     });
   };
+}
+
+/** A Realtime call: the provider from the registry, `[defaults.realtime]` under the playbook's section. */
+async function realtimeConversation(config: Config, r: ConversationRequest): Promise<Conversation> {
+  const pb = r.playbook;
+  const s = pb.settings;
+  const provider = await resolveRealtime(s.realtime, config);
+  const realtime = { ...config.defaults.realtime, ...s.realtime };
+  const vad = { ...config.defaults.vad, ...s.vad };
+  const interruption = { ...config.defaults.interruption, ...s.interruption };
+  return new RealtimeConversation({
+    leg: r.leg,
+    provider,
+    playbook: { ...pb, settings: { ...s, realtime } },
+    call: r.call,
+    variables: r.variables,
+    callId: r.call.callId,
+    wire: { codec: r.codec, outputCodec: r.outputCodec },
+    inactivityTimeoutMs: r.inactivityTimeoutMs,
+    interruption: { enabled: interruption.strategy !== "none", ...(interruption.fadeOutMs !== undefined ? { fadeOutMs: interruption.fadeOutMs } : {}) },
+    vad: {
+      type: vad.type === "none" ? "tinysilero" : vad.type,
+      detector: { threshold: vad.threshold, minSpeechMs: vad.minSpeechMs, speechPadMs: vad.speechPadMs, ...(vad.negThreshold !== undefined ? { negThreshold: vad.negThreshold } : {}) },
+    },
+    soundsDir: resolve(config.paths.sounds),
+    cacheDir: resolve(config.paths.cache),
+    ...(config.log.timezone !== "" ? { timeZone: config.log.timezone } : {}),
+    log: r.log,
+  });
 }

@@ -8,7 +8,7 @@ import { createLogger } from "../log.js";
 import { realClock } from "../media/clock.js";
 import { MemoryLeg } from "../media/memory-leg.js";
 import { PlaybookStore } from "../playbook/store.js";
-import { serialConversationFactory } from "./conversation-factory.js";
+import { conversationFactory } from "./conversation-factory.js";
 import { admitInbound } from "./inbound.js";
 import { CallManager } from "./manager.js";
 import { InboundRouter, type IncomingCall } from "./router.js";
@@ -32,7 +32,7 @@ function setup(handler: Record<string, unknown>, calls: Record<string, unknown> 
     defaults: { tts: { provider: "scripted" }, asr: { provider: "scripted" }, llm: { provider: "scripted" } },
   });
   const playbooks = new PlaybookStore({ dir, soundsDir: dir, env: {}, config });
-  const manager = new CallManager({ config, log, playbooks, conversations: serialConversationFactory(config) });
+  const manager = new CallManager({ config, log, playbooks, conversations: conversationFactory(config) });
   const router = new InboundRouter({ handler: config.handler, playbooks, log, userAgent: "test" });
   return { manager, router };
 }

@@ -8,7 +8,7 @@ import { createLogger } from "../log.js";
 import { MemoryLeg } from "../media/memory-leg.js";
 import { realClock } from "../media/clock.js";
 import { PlaybookStore } from "../playbook/store.js";
-import { serialConversationFactory } from "./conversation-factory.js";
+import { conversationFactory } from "./conversation-factory.js";
 import { CallManager } from "./manager.js";
 import type { WireEvent } from "./session.js";
 
@@ -27,7 +27,7 @@ function manager(calls: Record<string, unknown> = {}, now?: () => number): CallM
   });
   const log = createLogger({ level: "error", format: "json", redactPersonal: true, secrets: [], tty: false, noColor: true, destination: { write: () => true } });
   const playbooks = new PlaybookStore({ dir, soundsDir: dir, env: {}, config });
-  return new CallManager({ config, log, playbooks, conversations: serialConversationFactory(config), ...(now ? { now } : {}) });
+  return new CallManager({ config, log, playbooks, conversations: conversationFactory(config), ...(now ? { now } : {}) });
 }
 
 const code = (fn: () => unknown): string | undefined => {

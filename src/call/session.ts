@@ -24,6 +24,7 @@ import type { Playbook } from "../playbook/types.js";
 import { COMMANDS, dtmfCommand, mergeSettings, parseCallOption, parseFields, referCommand, rejectCommand, transferCommand, type CallOption } from "./call-option.js";
 import type { ConversationFactory } from "./conversation-factory.js";
 import { EventDump } from "./event-dump.js";
+import { hookHistory } from "./hook-history.js";
 
 export type CallType = "websocket" | "twilio" | "freeswitch" | "asterisk";
 export type CallState = "pending" | "dialing" | "ringing" | "active" | "ending" | "ended";
@@ -354,8 +355,6 @@ export class CallSession {
     const respond = playbook !== undefined || option.settings.llm !== undefined;
     playbook ??= await this.appDrivenPlaybook();
     if (Object.keys(option.settings).length > 0) playbook = { ...playbook, settings: mergeSettings(playbook.settings, option.settings) };
-    // Refused before answering, so the client can pick another playbook on the same socket.
-    if (playbook.pipeline !== "serial") throw new AppError("UNSUPPORTED", `${playbook.name} uses the realtime pipeline, which this build does not run yet`);
     this.variables = { ...this.variables, ...option.variables };
     if (option.sip?.hangupHeaders) this.hangupHeaders = option.sip.hangupHeaders;
 
@@ -423,6 +422,8 @@ export class CallSession {
         inactivityTimeoutMs,
         log: this.log,
         pbxPlayer: this.options.control?.player,
+        codec: this.media?.codec,
+        outputCodec: this.media?.outputCodec,
       });
     } catch (err) {
       const e = toAppError(err);
@@ -617,7 +618,7 @@ export class CallSession {
       hangupReason: info.reason,
       hangupInitiator: info.initiator,
       hangupDetail: info.detail ?? null,
-      history: (runner?.history ?? []) as unknown as CallOutcome["history"],
+      history: hookHistory(runner?.history ?? []),
       variables: runner?.variables ?? { ...this.variables },
       collected: runner?.collected ?? {},
       transfers: runner?.transfers ?? [],

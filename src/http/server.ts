@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { serialConversationFactory } from "../call/conversation-factory.js";
+import { conversationFactory } from "../call/conversation-factory.js";
 import { CallManager } from "../call/manager.js";
 import { CallMetrics } from "../call/metrics.js";
 import { InboundRouter } from "../call/router.js";
@@ -84,7 +84,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     log,
     playbooks,
     posthooks,
-    conversations: serialConversationFactory(config),
+    conversations: conversationFactory(config),
     metrics: metrics as CallMetricsSink | undefined,
     ...(o.now ? { now: o.now } : {}),
   });

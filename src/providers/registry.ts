@@ -15,6 +15,7 @@ import { EspeakTts, FliteTts } from "./local/tts.js";
 import { OpenAiAsr } from "./openai/asr.js";
 import { createOpenAiClient, OPENAI_DEFAULT_BASE_URL, type OpenAiEndpoint } from "./openai/client.js";
 import { OpenAiLlm } from "./openai/llm.js";
+import { OpenAiRealtime } from "./openai/realtime.js";
 import { OpenAiTts } from "./openai/tts.js";
 import type { RetryPolicy } from "./retry.js";
 import { ScriptedAsr, ScriptedLlm, ScriptedTts } from "./scripted.js";
@@ -36,6 +37,8 @@ export interface ResolveOptions {
   binaryExists?: ((binary: string) => Promise<boolean>) | undefined;
   /** Output rate for TTS when the section does not set one (e.g. the call leg's rate). Default 16000. */
   sampleRate?: number | undefined;
+  /** Realtime: time allowed for the WebSocket handshake (default `[providers.openai] timeout_ms`). */
+  connectTimeoutMs?: number | undefined;
   /** Overrides of the retry policy (tests shorten the backoff). */
   retry?: Partial<RetryPolicy> | undefined;
 }
@@ -190,9 +193,19 @@ export async function resolveRealtime(section: RealtimeSection | undefined, conf
   const kind = "realtime";
   const name = await resolveName(kind, section, config, options);
   const s = merged(kind, section, config);
-  // Validates the name and the key now, so a playbook fails at load; the client itself is a later issue.
-  openAiEndpoint(kind, name, s, config);
-  throw new AppError("UNSUPPORTED", `realtime provider ${name}: the Realtime client is not implemented yet`, { details: { provider: name } });
+  // Validates the name and the key now, so a playbook fails at load rather than at the first call.
+  const endpoint = openAiEndpoint(kind, name, s, config);
+  return new OpenAiRealtime({
+    flavor: endpoint.flavor,
+    baseUrl: endpoint.baseUrl,
+    apiKey: endpoint.apiKey,
+    model: s.model ?? "gpt-realtime",
+    protocol: s.protocol ?? "ga",
+    organization: endpoint.organization,
+    project: endpoint.project,
+    apiVersion: endpoint.apiVersion,
+    connectTimeoutMs: options.connectTimeoutMs ?? config.providers.openai.timeout_ms,
+  });
 }
 
 /**

@@ -177,6 +177,8 @@ export interface RealtimeTurnDetection {
   silenceDurationMs?: number | undefined;
   idleTimeoutMs?: number | undefined;
   eagerness?: "low" | "medium" | "high" | "auto" | undefined;
+  /** false: the caller's speech does not cancel the model's response (barge-in off). Default true. */
+  interruptResponse?: boolean | undefined;
 }
 
 export interface RealtimeSessionConfig {
@@ -221,7 +223,8 @@ export interface RealtimeSession {
   /** Cuts an assistant audio item to what was played (`audioEndMs` is clamped to the audio received). */
   truncate(itemId: string, audioEndMs: number): void;
   sendFunctionOutput(callId: string, output: string): void;
-  addMessage(role: "user" | "system", text: string): void;
+  /** A text message item (DTMF, `history` commands, the history replayed after a reconnect). */
+  addMessage(role: "user" | "assistant" | "system", text: string): void;
   updateSession(config: RealtimeSessionConfig): void;
   close(): Promise<void>;
 }

@@ -15,6 +15,10 @@
  * - `conversation.item.truncate`: checked against the audio sent for that item (beyond it -> error), then
  *   `conversation.item.truncated`.
  * - `conversation.item.create` -> `conversation.item.created`.
+ * - Input transcription (when the session configures it: GA `audio.input.transcription`, beta
+ *   `input_audio_transcription`): after each committed caller turn, `conversation.item.input_audio_transcription.delta`
+ *   and `.completed` for the committed item, with the next text of `transcripts` (default "hello"), sent a moment
+ *   after the commit, as the service does (the transcript usually arrives after the response has started).
  * Every client event is recorded per connection.
  */
 import type { IncomingHttpHeaders } from "node:http";
@@ -56,8 +60,17 @@ export class RealtimeSim {
   readonly connections: RealtimeConnection[] = [];
   /** Replies for the next responses, in order. */
   readonly replies: RealtimeReply[] = [];
+  /** Caller transcripts for the next committed turns, in order (default "hello"). */
+  readonly transcripts: string[] = [];
   /** RMS (0..1) above which appended audio counts as speech. */
   speechThreshold = 0.02;
+
+  /** Forgets queued replies and transcripts and the recorded connections (between tests). */
+  reset(): void {
+    this.replies.length = 0;
+    this.transcripts.length = 0;
+    this.connections.length = 0;
+  }
 
   accept(socket: WebSocket, info: { path: string; query: Record<string, string>; headers: IncomingHttpHeaders }): void {
     const beta = String(info.headers["openai-beta"] ?? "").includes("realtime=v1");
@@ -124,6 +137,25 @@ class ConnectionState {
     return td as Record<string, unknown> | null;
   }
 
+  private transcription(): unknown {
+    const s = this.conn.session as { audio?: { input?: { transcription?: unknown } }; input_audio_transcription?: unknown };
+    return this.conn.beta ? s.input_audio_transcription : s.audio?.input?.transcription;
+  }
+
+  /** The committed item's transcript, a little later (after the turn's response has begun, as on the service). */
+  private transcribe(itemId: string): void {
+    if (!this.transcription()) return;
+    const text = this.sim.transcripts.shift() ?? "hello";
+    setTimeout(() => {
+      if (this.conn.socket.readyState !== this.conn.socket.OPEN) return;
+      const half = Math.ceil(text.length / 2);
+      for (const delta of [text.slice(0, half), text.slice(half)]) {
+        if (delta !== "") this.send({ type: "conversation.item.input_audio_transcription.delta", item_id: itemId, content_index: 0, delta });
+      }
+      this.send({ type: "conversation.item.input_audio_transcription.completed", item_id: itemId, content_index: 0, transcript: text });
+    }, 5);
+  }
+
   private inputFormat(): "pcm16" | "g711" {
     const s = this.conn.session as { audio?: { input?: { format?: { type?: string } } }; input_audio_format?: string };
     const t = this.conn.beta ? s.input_audio_format : s.audio?.input?.format?.type;
@@ -144,10 +176,13 @@ class ConnectionState {
       }
       case "input_audio_buffer.append":
         return this.append(String(event.audio ?? ""));
-      case "input_audio_buffer.commit":
-        this.send({ type: "input_audio_buffer.committed", item_id: nextId("item"), previous_item_id: null });
+      case "input_audio_buffer.commit": {
+        const itemId = nextId("item");
+        this.send({ type: "input_audio_buffer.committed", item_id: itemId, previous_item_id: null });
         this.bufferedMs = 0;
+        this.transcribe(itemId);
         return;
+      }
       case "input_audio_buffer.clear":
         this.bufferedMs = 0;
         this.send({ type: "input_audio_buffer.cleared" });
@@ -225,6 +260,7 @@ class ConnectionState {
         this.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: Math.round(this.bufferedMs), item_id: itemId });
         this.send({ type: "input_audio_buffer.committed", item_id: itemId, previous_item_id: null });
         this.bufferedMs = 0;
+        this.transcribe(itemId);
         if (td.create_response !== false && !this.active) await this.respond();
       }
     }

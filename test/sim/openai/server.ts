@@ -124,6 +124,7 @@ export class OpenAiSim {
     this.chat.length = 0;
     this.transcriptions.length = 0;
     this.speech.length = 0;
+    this.realtime.reset();
   }
 
   async close(): Promise<void> {

@@ -123,6 +123,35 @@ describe("openai simulator: realtime", () => {
     ws.close();
   });
 
+  it("transcribes each committed caller turn when the session asks for transcription (GA), for the committed item", async () => {
+    sim.realtime.transcripts.push("where is my order");
+    const { ws, events, waitFor } = await connect();
+    await waitFor("session.created");
+    send(ws, { type: "session.update", session: { type: "realtime", audio: { input: { transcription: { model: "gpt-4o-mini-transcribe" }, turn_detection: null } } } });
+    await waitFor("session.updated");
+    send(ws, { type: "input_audio_buffer.append", audio: pcm24(200, 8000) });
+    send(ws, { type: "input_audio_buffer.commit" });
+    const committed = await waitFor("input_audio_buffer.committed");
+    const done = await waitFor("conversation.item.input_audio_transcription.completed");
+    expect(done).toMatchObject({ item_id: committed.item_id, transcript: "where is my order" });
+    const deltas = events.filter((e) => e.type === "conversation.item.input_audio_transcription.delta");
+    expect(deltas.map((d) => d.delta).join("")).toBe("where is my order");
+    expect(deltas.every((d) => d.item_id === committed.item_id)).toBe(true);
+    // No server VAD (turn_detection null): no speech events, no response until asked.
+    expect(events.some((e) => e.type === "input_audio_buffer.speech_started" || e.type === "response.created")).toBe(false);
+    ws.close();
+  });
+
+  it("without transcription in the session no transcript is sent", async () => {
+    const { ws, events, waitFor } = await connect();
+    await waitFor("session.created");
+    send(ws, { type: "input_audio_buffer.commit" });
+    await waitFor("input_audio_buffer.committed");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(events.some((e) => e.type.startsWith("conversation.item.input_audio_transcription"))).toBe(false);
+    ws.close();
+  });
+
   it("GA session.update without session.type is rejected", async () => {
     const { ws, waitFor } = await connect();
     send(ws, { type: "session.update", session: { instructions: "x" } });
