@@ -4,7 +4,7 @@
  * the controller's [asterisk] defaults: a default changed in src/config/schema.ts without the files (or the
  * other way round) fails here.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -436,9 +436,14 @@ describe("asterisk/ drop-in configuration", () => {
 describe("the README section on Asterisk", () => {
   const text = readmeSection("## Drop into an existing Asterisk");
 
-  it("exists and says the adapter is not built yet", () => {
+  it("exists and names what the adapter creates per call and the Stasis arguments it reads", () => {
     expect(text).toContain("## Drop into an existing Asterisk");
-    expect(text).toContain("State: configuration only; the Asterisk adapter is not built yet (issue 9)");
+    expect(text).not.toContain("configuration only");
+    // The ids src/pbx/asterisk/channel.ts gives the bridge and the media channel.
+    expect(text).toContain("mixing bridge `ac-<call id>`");
+    expect(text).toContain("externalMedia channel `ac-<call id>-m`");
+    expect(text).toContain("`media=rtp|websocket|audiosocket`");
+    expect(existsSync(join(ROOT, "test/e2e/asterisk.test.ts"))).toBe(true);
   });
 
   it("shows the defaults of the Asterisk files and of [asterisk]", () => {
