@@ -38,12 +38,13 @@
 import type { AudioFrame } from "../audio/index.js";
 import { resample } from "../audio/index.js";
 import type { Logger } from "../log.js";
-import type { MediaClock, TimerHandle } from "./clock.js";
+import type { MediaClock } from "./clock.js";
 import { realClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type { ForkSocket } from "./fork-registry.js";
 import type { DtmfSource, LegCloseReason } from "./leg.js";
 import { PacedLeg } from "./paced-leg.js";
+import { PlayoutMarks } from "./playout-marks.js";
 import type {
   AgentAudio,
   ClearOptions,
@@ -122,17 +123,11 @@ export type AudioForkLegEvents = {
   playAudio: [AudioForkPlayAudio];
 };
 
-/** At most this many marks outstanding in FS (media-protocols.md §2.5). */
-export const MAX_OUTSTANDING_MARKS = 30;
+export { MAX_OUTSTANDING_MARKS } from "./playout-marks.js";
 /** FS pre-buffers about this much streamed audio before playout. */
 const FS_PREBUFFER_MS = 80;
 const FRAME_MS = 20;
 const KILL_AUDIO = '{"type":"killAudio"}';
-
-interface PendingMark {
-  playId: string;
-  timer: TimerHandle | undefined;
-}
 
 interface FileUtterance {
   playId: string;
@@ -181,21 +176,14 @@ export class AudioForkLeg extends PacedLeg {
   metadata: AudioForkMetadata | undefined;
   /** Binary frames sent (stream mode). */
   sentFrames = 0;
-  /** Marks not sent because MAX_OUTSTANDING_MARKS were outstanding. */
-  skippedMarks = 0;
 
   private readonly sendData: (data: Buffer | string) => void;
   private readonly onFlush: (() => void) | undefined;
   private readonly log: Logger | undefined;
   private readonly markTimeoutMs: number;
   private readonly decoder: WireDecoder;
-  private marksOn: boolean;
-  private markSeq = 0;
-  private readonly pendingMarks = new Map<string, PendingMark>();
-  private readonly markedPlays = new Set<string>();
-  private flushTimer: TimerHandle | undefined;
-  /** trackEnds waiting for FreeSWITCH to confirm the utterance's end mark as played out. */
-  private readonly heldEnds = new Map<string, TrackEndEvent>();
+  /** trackEnds wait for FreeSWITCH to answer the utterance's end mark with `playout` (§2.7). */
+  private readonly marks: PlayoutMarks;
   private textFrames = 0;
   // file mode
   private readonly files = new Map<string, FileUtterance>();
@@ -221,18 +209,39 @@ export class AudioForkLeg extends PacedLeg {
     this.onFlush = options.onFlush;
     this.log = options.log;
     this.markTimeoutMs = options.markTimeoutMs ?? 2000;
-    this.marksOn = options.mode === "stream" && (options.useMarks ?? true);
+    this.marks = new PlayoutMarks({
+      clock: this.clock,
+      now: () => this.nowMs,
+      enabled: options.mode === "stream" && (options.useMarks ?? true),
+      timeoutMs: this.markTimeoutMs,
+      slackMs: FS_PREBUFFER_MS,
+      name: (playId, seq) => `${playId}:${seq}`,
+      send: (name) => this.send(`{"type":"mark","data":{"name":${JSON.stringify(name)}}}`),
+      emit: (e) => this.events.emit("trackEnd", e),
+      onDisabled: (mark) => {
+        this.log?.warn({ legId: this.id, mark }, "audio fork: no reply to a mark; marks are off for this call (old mod_audio_fork, or send_silence_when_idle not set)");
+        this.forkEvents.emit("marksDisabled", { mark });
+      },
+      log: this.log,
+      legId: this.id,
+      label: "audio fork",
+    });
     this.decoder = new WireDecoder({ codec: "pcm", sampleRate: options.forkRate });
   }
 
   /** Marks are sent (stream mode, `useMarks`, not turned off by a missing reply). */
   get marksEnabled(): boolean {
-    return this.marksOn;
+    return this.marks.enabled;
   }
 
   /** Marks sent and not answered yet. */
   get pendingMarkNames(): string[] {
-    return [...this.pendingMarks.keys()];
+    return this.marks.pendingNames;
+  }
+
+  /** Marks not sent because MAX_OUTSTANDING_MARKS were outstanding. */
+  get skippedMarks(): number {
+    return this.marks.skipped;
   }
 
   /** One WebSocket frame from FS. Ignored after close. */
@@ -251,7 +260,7 @@ export class AudioForkLeg extends PacedLeg {
     const first = this.textFrames++ === 0;
     const reply = markReplyOf(json);
     // The metadata comes first; a mark reply can only be first when FS was started without metadata.
-    if (first && !(reply && this.pendingMarks.has(reply.name))) {
+    if (first && !(reply && this.marks.has(reply.name))) {
       this.metadata = { text, json };
       this.forkEvents.emit("metadata", this.metadata);
       return;
@@ -332,23 +341,10 @@ export class AudioForkLeg extends PacedLeg {
     if (this.mode === "file") return this.clearFiles();
     const result = super.clear(options);
     // Utterances fully sent but not yet confirmed played: FS had them in its buffer; killAudio may cut their
-    // tail. They are reported as played as far as we sent them (the cleared mark reply then says no more).
-    for (const held of this.heldEnds.values()) {
-      result.plays.unshift({ playId: held.playId, playedMs: held.playedMs, totalMs: held.totalMs, started: true, interrupted: false });
-    }
-    this.heldEnds.clear();
+    // tail. They are reported as played as far as we sent them (FS answers their marks `cleared` later).
+    this.marks.cleared(result, false);
     if (this.closed) return result;
-    for (const p of result.plays) if (p.interrupted) this.markedPlays.add(p.playId);
-    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
-    this.flushTimer = undefined;
-    const fade = (options?.fadeOutMs ?? 0) > 0 && result.stopAtMs > result.clearedAtMs;
-    if (!fade) this.flush();
-    else {
-      this.flushTimer = this.clock.setTimer(() => {
-        this.flushTimer = undefined;
-        if (!this.closed) this.flush();
-      }, result.stopAtMs - result.clearedAtMs);
-    }
+    this.flushAfterFade(result, options, () => this.flush());
     return result;
   }
 
@@ -375,14 +371,11 @@ export class AudioForkLeg extends PacedLeg {
     if (this.closed || this.mode !== "stream") return;
     this.send(pcmToL16(frame.pcm));
     this.sentFrames++;
-    if (info.last && info.playId !== undefined) this.sendEndMark(info.playId, frame.timestampMs + FRAME_MS);
+    if (info.last && info.playId !== undefined) this.marks.markEnd(info.playId, frame.timestampMs + FRAME_MS);
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
-    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
-    this.flushTimer = undefined;
-    for (const m of this.pendingMarks.values()) if (m.timer) this.clock.clearTimer(m.timer);
-    this.markedPlays.clear();
+    this.marks.close();
     for (const u of this.files.values()) if (!u.done) this.finishFile(u, true);
   }
 
@@ -393,80 +386,21 @@ export class AudioForkLeg extends PacedLeg {
    * reply to the utterance's end mark: the ledger then says what the caller heard, not what we sent (§0).
    */
   protected override forwardTrackEnd(e: TrackEndEvent): void {
-    // endPlay came after the utterance's audio had been sent: mark it now, behind its audio.
-    if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId, this.nowMs);
-    this.markedPlays.delete(e.playId);
-    if (e.reason === "finished" && this.marksOn && !this.closed && this.markPendingFor(e.playId)) {
-      this.heldEnds.set(e.playId, e);
-      return;
-    }
-    super.forwardTrackEnd(e);
-  }
-
-  private markPendingFor(playId: string): boolean {
-    for (const m of this.pendingMarks.values()) if (m.playId === playId) return true;
-    return false;
-  }
-
-  /** Emits the trackEnd held for `playId` (its mark was answered, or marks are off). */
-  private releaseEnd(playId: string): void {
-    const held = this.heldEnds.get(playId);
-    if (!held) return;
-    this.heldEnds.delete(playId);
-    this.events.emit("trackEnd", { ...held, atMs: this.nowMs });
-  }
-
-  /** `playsAtMs`: media time at which the audio before the mark ends (pacer clock). */
-  private sendEndMark(playId: string, playsAtMs: number): void {
-    if (!this.marksOn || this.markedPlays.has(playId)) return;
-    this.markedPlays.add(playId);
-    if (this.pendingMarks.size >= MAX_OUTSTANDING_MARKS) {
-      this.skippedMarks++;
-      this.log?.debug({ legId: this.id, playId }, "audio fork: 30 marks outstanding, mark skipped");
-      return;
-    }
-    const name = `${playId}:${++this.markSeq}`;
-    const pending: PendingMark = { playId, timer: undefined };
-    this.pendingMarks.set(name, pending);
-    pending.timer = this.armMarkTimer(name, Math.max(0, playsAtMs - this.nowMs) + FS_PREBUFFER_MS + this.markTimeoutMs);
-    this.send(`{"type":"mark","data":{"name":${JSON.stringify(name)}}}`);
-  }
-
-  private armMarkTimer(name: string, delayMs: number): TimerHandle {
-    return this.clock.setTimer(() => {
-      const m = this.pendingMarks.get(name);
-      if (!m) return;
-      m.timer = undefined;
-      if (!this.marksOn || this.closed) return;
-      this.marksOn = false;
-      // No confirmation will come: the pacer's clock is the ledger again.
-      for (const playId of [...this.heldEnds.keys()]) this.releaseEnd(playId);
-      this.log?.warn({ legId: this.id, mark: name }, "audio fork: no reply to a mark; marks are off for this call (old mod_audio_fork, or send_silence_when_idle not set)");
-      this.forkEvents.emit("marksDisabled", { mark: name });
-    }, delayMs);
+    if (!this.marks.hold(e, this.closed)) super.forwardTrackEnd(e);
   }
 
   private onMarkReply(name: string, event: AudioForkMarkEvent): void {
-    const m = this.pendingMarks.get(name);
-    if (m) {
-      this.pendingMarks.delete(name);
-      if (m.timer) this.clock.clearTimer(m.timer);
-    } else {
-      this.log?.debug({ legId: this.id, mark: name }, "audio fork: reply to an unknown mark");
-    }
+    const m = this.marks.answered(name);
+    if (!m) this.log?.debug({ legId: this.id, mark: name }, "audio fork: reply to an unknown mark");
     const reply: AudioForkMarkReply = { name, playId: m?.playId, event, atMs: this.nowMs };
     this.confirmedMarks.push(reply);
     this.forkEvents.emit("markReply", reply);
-    if (m && !this.markPendingFor(m.playId)) this.releaseEnd(m.playId);
   }
 
   private flush(): void {
     this.send(KILL_AUDIO);
     // FS answers pending marks `cleared` at once: give them a fresh deadline instead of their playout time.
-    for (const [name, m] of this.pendingMarks) {
-      if (m.timer) this.clock.clearTimer(m.timer);
-      m.timer = this.armMarkTimer(name, this.markTimeoutMs);
-    }
+    this.marks.rearm(this.markTimeoutMs);
     this.callFlush();
   }
 

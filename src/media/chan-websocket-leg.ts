@@ -36,11 +36,12 @@ import type { AudioFrame } from "../audio/index.js";
 import { AppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CallerGapFillOptions } from "./caller-gap-filler.js";
-import type { MediaClock, TimerHandle } from "./clock.js";
+import type { MediaClock } from "./clock.js";
 import { realClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type { LegCloseReason } from "./leg.js";
 import { PacedLeg } from "./paced-leg.js";
+import { PlayoutMarks } from "./playout-marks.js";
 import type { ClearOptions, ClearResult, PacedFrameInfo, TrackEndEvent } from "./pacer.js";
 import { SendRing } from "./rtp-send-ring.js";
 import type { WireCodec } from "./wire-codec.js";
@@ -116,7 +117,6 @@ export const MEDIA_SUBPROTOCOL = "media";
 export const MAX_CONTROL_BYTES = 128;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** Marks outstanding at most (one per utterance; more means Asterisk is not answering). */
-const MAX_OUTSTANDING_MARKS = 30;
 /** Frames Asterisk still holds at XON (its xon level): the backlog a mark waits behind after XOFF. */
 const XON_BACKLOG_FRAMES = 800;
 
@@ -175,11 +175,6 @@ function rawToBuffer(data: RawData): Buffer {
   return Buffer.from(data);
 }
 
-interface PendingMark {
-  playId: string;
-  timer: TimerHandle | undefined;
-}
-
 export class ChanWebsocketLeg extends PacedLeg {
   readonly format: ChanWebsocketFormat;
   readonly control: "plain" | "json";
@@ -199,13 +194,8 @@ export class ChanWebsocketLeg extends PacedLeg {
   private readonly ring: SendRing;
   private readonly frameMs: number;
   private readonly markTimeoutMs: number;
-  private marksOn: boolean;
-  private markSeq = 0;
-  private readonly pendingMarks = new Map<string, PendingMark>();
-  private readonly markedPlays = new Set<string>();
-  /** trackEnds waiting for Asterisk to confirm the utterance's end mark. */
-  private readonly heldEnds = new Map<string, TrackEndEvent>();
-  private flushTimer: TimerHandle | undefined;
+  /** trackEnds wait for Asterisk's MEDIA_MARK_PROCESSED of the utterance's end mark (§3.6). */
+  private readonly marks: PlayoutMarks;
   private xoff = false;
   private userPaused = false;
 
@@ -232,8 +222,24 @@ export class ChanWebsocketLeg extends PacedLeg {
     this.optimalFrameSize = start.optimalFrameSize;
     this.frameMs = frameMs;
     this.log = options.log;
-    this.marksOn = options.marks;
     this.markTimeoutMs = options.markTimeoutMs ?? 2000;
+    this.marks = new PlayoutMarks({
+      clock: this.clock,
+      now: () => this.nowMs,
+      enabled: options.marks,
+      timeoutMs: this.markTimeoutMs,
+      // Short ids keep MARK_MEDIA far below the 128-byte control limit whatever the playId.
+      name: (_playId, seq) => `m${seq}`,
+      send: (name) => this.sendControl("MARK_MEDIA", name),
+      emit: (e) => this.events.emit("trackEnd", e),
+      onDisabled: (mark) => {
+        this.log?.warn({ legId: this.id, mark }, "chan_websocket: no MEDIA_MARK_PROCESSED; marks are off for this call");
+        this.wsEvents.emit("marksDisabled", { mark });
+      },
+      log: this.log,
+      legId: this.id,
+      label: "chan_websocket",
+    });
     this.decoder = new WireDecoder({ codec: info.codec, sampleRate: info.rate });
     this.encoder = new WireEncoder({ codec: info.codec, sampleRate: info.rate });
     this.ring = new SendRing(start.optimalFrameSize);
@@ -304,7 +310,7 @@ export class ChanWebsocketLeg extends PacedLeg {
 
   /** Marks are in use (requested and not turned off by a missing reply). */
   get marksEnabled(): boolean {
-    return this.marksOn;
+    return this.marks.enabled;
   }
 
   /** MEDIA_XOFF is in force (the pacer holds agent audio). */
@@ -350,27 +356,9 @@ export class ChanWebsocketLeg extends PacedLeg {
   override clear(options?: ClearOptions): ClearResult {
     const result = super.clear(options);
     // FLUSH_MEDIA discards marks queued before it without a reply: their utterances fall back to the pacer's ledger.
-    for (const held of this.heldEnds.values()) {
-      result.plays.unshift({ playId: held.playId, playedMs: held.playedMs, totalMs: held.totalMs, started: true, interrupted: false });
-    }
-    const held = [...this.heldEnds.values()];
-    this.heldEnds.clear();
-    for (const m of this.pendingMarks.values()) if (m.timer) this.clock.clearTimer(m.timer);
-    this.pendingMarks.clear();
-    for (const e of held) this.events.emit("trackEnd", e);
+    this.marks.cleared(result, true);
     if (this.closed) return result;
-    // Cut utterances get no end mark (nothing of theirs is left to confirm).
-    for (const p of result.plays) if (p.interrupted) this.markedPlays.add(p.playId);
-    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
-    this.flushTimer = undefined;
-    const fade = (options?.fadeOutMs ?? 0) > 0 && result.stopAtMs > result.clearedAtMs;
-    if (!fade) this.flush();
-    else {
-      this.flushTimer = this.clock.setTimer(() => {
-        this.flushTimer = undefined;
-        if (!this.closed) this.flush();
-      }, result.stopAtMs - result.clearedAtMs);
-    }
+    this.flushAfterFade(result, options, () => this.flush());
     return result;
   }
 
@@ -382,7 +370,7 @@ export class ChanWebsocketLeg extends PacedLeg {
     this.encoder.encodeInto(frame.pcm, slot.buf);
     this.ws.send(slot.buf, { binary: true }, slot.done);
     this.sentFrames++;
-    if (info.last && info.playId !== undefined) this.sendEndMark(info.playId, frame.timestampMs + this.frameMs);
+    if (info.last && info.playId !== undefined) this.marks.markEnd(info.playId, frame.timestampMs + this.frameMs);
   }
 
   /**
@@ -390,25 +378,11 @@ export class ChanWebsocketLeg extends PacedLeg {
    * MEDIA_MARK_PROCESSED for the utterance's end mark: the ledger then says what the caller heard (§0).
    */
   protected override forwardTrackEnd(e: TrackEndEvent): void {
-    // endPlay came after the utterance's audio had been sent: mark it now, behind its audio.
-    if (e.reason === "finished" && !this.closed) this.sendEndMark(e.playId, this.nowMs);
-    this.markedPlays.delete(e.playId);
-    if (e.reason === "finished" && this.marksOn && !this.closed && this.markPendingFor(e.playId)) {
-      this.heldEnds.set(e.playId, e);
-      return;
-    }
-    super.forwardTrackEnd(e);
+    if (!this.marks.hold(e, this.closed)) super.forwardTrackEnd(e);
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
-    if (this.flushTimer) this.clock.clearTimer(this.flushTimer);
-    this.flushTimer = undefined;
-    for (const m of this.pendingMarks.values()) if (m.timer) this.clock.clearTimer(m.timer);
-    this.pendingMarks.clear();
-    this.markedPlays.clear();
-    const held = [...this.heldEnds.values()];
-    this.heldEnds.clear();
-    for (const e of held) this.events.emit("trackEnd", e);
+    this.marks.close();
     if (this.ws.readyState === WebSocket.OPEN) {
       this.sendControl("HANGUP");
       this.ws.close(1000);
@@ -478,10 +452,7 @@ export class ChanWebsocketLeg extends PacedLeg {
     this.xoff = xoff;
     this.applyFlow();
     // Marks now wait behind Asterisk's backlog (up to its xon level) rather than our lead: new deadlines.
-    for (const [name, m] of this.pendingMarks) {
-      if (m.timer) this.clock.clearTimer(m.timer);
-      m.timer = this.armMarkTimer(name, XON_BACKLOG_FRAMES * this.frameMs + this.markTimeoutMs);
-    }
+    this.marks.rearm(XON_BACKLOG_FRAMES * this.frameMs + this.markTimeoutMs);
     this.wsEvents.emit("flow", { xoff });
   }
 
@@ -497,56 +468,8 @@ export class ChanWebsocketLeg extends PacedLeg {
     if (this.xoff) this.setXoff(false);
   }
 
-  private markPendingFor(playId: string): boolean {
-    for (const m of this.pendingMarks.values()) if (m.playId === playId) return true;
-    return false;
-  }
-
-  private sendEndMark(playId: string, playsAtMs: number): void {
-    if (!this.marksOn || this.markedPlays.has(playId) || this.closed) return;
-    this.markedPlays.add(playId);
-    if (this.pendingMarks.size >= MAX_OUTSTANDING_MARKS) {
-      this.log?.debug({ legId: this.id, playId }, "chan_websocket: too many marks outstanding, mark skipped");
-      return;
-    }
-    // Short ids keep MARK_MEDIA far below the 128-byte control limit whatever the playId.
-    const name = `m${++this.markSeq}`;
-    const pending: PendingMark = { playId, timer: undefined };
-    this.pendingMarks.set(name, pending);
-    pending.timer = this.armMarkTimer(name, Math.max(0, playsAtMs - this.nowMs) + this.markTimeoutMs);
-    this.sendControl("MARK_MEDIA", name);
-  }
-
-  private armMarkTimer(name: string, delayMs: number): TimerHandle {
-    return this.clock.setTimer(() => {
-      const m = this.pendingMarks.get(name);
-      if (!m) return;
-      m.timer = undefined;
-      if (!this.marksOn || this.closed) return;
-      this.marksOn = false;
-      this.pendingMarks.clear();
-      for (const playId of [...this.heldEnds.keys()]) this.releaseEnd(playId);
-      this.log?.warn({ legId: this.id, mark: name }, "chan_websocket: no MEDIA_MARK_PROCESSED; marks are off for this call");
-      this.wsEvents.emit("marksDisabled", { mark: name });
-    }, delayMs);
-  }
-
   private onMarkProcessed(name: string): void {
-    const m = this.pendingMarks.get(name);
-    if (!m) {
-      this.log?.debug({ legId: this.id, mark: name }, "chan_websocket: MEDIA_MARK_PROCESSED for an unknown mark");
-      return;
-    }
-    this.pendingMarks.delete(name);
-    if (m.timer) this.clock.clearTimer(m.timer);
-    if (!this.markPendingFor(m.playId)) this.releaseEnd(m.playId);
-  }
-
-  private releaseEnd(playId: string): void {
-    const held = this.heldEnds.get(playId);
-    if (!held) return;
-    this.heldEnds.delete(playId);
-    this.events.emit("trackEnd", { ...held, atMs: this.nowMs });
+    if (!this.marks.answered(name)) this.log?.debug({ legId: this.id, mark: name }, "chan_websocket: MEDIA_MARK_PROCESSED for an unknown mark");
   }
 
   /** Plain `COMMAND [id]` or JSON `{"command":…,"correlation_id":…}`; never over MAX_CONTROL_BYTES. */

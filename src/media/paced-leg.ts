@@ -18,7 +18,7 @@ import { Rechunker } from "../audio/index.js";
 import { BoundedChannel } from "../util/channel.js";
 import type { CallerGapFillOptions, CallerGapStats } from "./caller-gap-filler.js";
 import { CallerGapFiller } from "./caller-gap-filler.js";
-import type { MediaClock } from "./clock.js";
+import type { MediaClock, TimerHandle } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type {
   TrackEndEvent, DtmfSource, LegCloseReason, MediaLeg, MediaLegEvents } from "./leg.js";
@@ -67,6 +67,7 @@ export abstract class PacedLeg implements MediaLeg {
   private callerSamples = 0;
   private isClosed = false;
   private readonly gapFiller: CallerGapFiller | undefined;
+  private fadeFlushTimer: TimerHandle | undefined;
 
   constructor(options: PacedLegOptions) {
     this.id = options.id;
@@ -156,6 +157,21 @@ export abstract class PacedLeg implements MediaLeg {
     else this.chunker.push(pcm);
   }
 
+  /**
+   * Runs the wire's flush (killAudio, FLUSH_MEDIA, Twilio `clear`) once the fade of a `clear` has played out by
+   * the local clock, or at once without a fade; a newer clear replaces a flush still waiting.
+   */
+  protected flushAfterFade(result: ClearResult, options: ClearOptions | undefined, flush: () => void): void {
+    if (this.fadeFlushTimer) this.clock.clearTimer(this.fadeFlushTimer);
+    this.fadeFlushTimer = undefined;
+    const fade = (options?.fadeOutMs ?? 0) > 0 && result.stopAtMs > result.clearedAtMs;
+    if (!fade) return flush();
+    this.fadeFlushTimer = this.clock.setTimer(() => {
+      this.fadeFlushTimer = undefined;
+      if (!this.isClosed) flush();
+    }, result.stopAtMs - result.clearedAtMs);
+  }
+
   /** Starts holding the caller stream to wall clock (no-op without `callerGapFill`, or once closed). */
   protected startCallerGapFill(): void {
     if (!this.isClosed) this.gapFiller?.start();
@@ -217,6 +233,8 @@ export abstract class PacedLeg implements MediaLeg {
   protected shutdown(reason: LegCloseReason, detail: string | undefined): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    if (this.fadeFlushTimer) this.clock.clearTimer(this.fadeFlushTimer);
+    this.fadeFlushTimer = undefined;
     this.gapFiller?.stop();
     this.chunker.flush(true);
     this.pacer.close();

@@ -20,7 +20,7 @@
 
 import type { AudioFrame } from "../audio/index.js";
 import type { Logger } from "../log.js";
-import type { MediaClock, TimerHandle } from "./clock.js";
+import type { MediaClock } from "./clock.js";
 import { realClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type { LegCloseReason } from "./leg.js";
@@ -282,7 +282,6 @@ export class TwilioLeg extends PacedLeg {
   private readonly pendingMarks = new Map<string, number>();
   private clearEpoch = 0;
   private markSeq = 0;
-  private clearTimer: TimerHandle | undefined;
 
   constructor(options: TwilioLegOptions) {
     super({
@@ -346,20 +345,8 @@ export class TwilioLeg extends PacedLeg {
     // Utterances cut here get no end-of-utterance mark (a fade tail of one may still be sent). Their trackEnd
     // already fired inside super.clear(), so these entries stay until close: one short string per interruption.
     for (const p of result.plays) if (p.interrupted) this.markedPlays.add(p.playId);
-    const fade = (options?.fadeOutMs ?? 0) > 0 && result.stopAtMs > result.clearedAtMs;
-    if (this.clearTimer) {
-      this.clock.clearTimer(this.clearTimer);
-      this.clearTimer = undefined;
-    }
-    if (!fade) {
-      this.sendClear();
-    } else {
-      // Let the fade tail play out (by the local clock), then make Twilio drop whatever it still buffers.
-      this.clearTimer = this.clock.setTimer(() => {
-        this.clearTimer = undefined;
-        if (!this.closed) this.sendClear();
-      }, result.stopAtMs - result.clearedAtMs);
-    }
+    // Let the fade tail play out (by the local clock), then make Twilio drop whatever it still buffers.
+    this.flushAfterFade(result, options, () => this.sendClear());
     return result;
   }
 
@@ -373,8 +360,6 @@ export class TwilioLeg extends PacedLeg {
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
-    if (this.clearTimer) this.clock.clearTimer(this.clearTimer);
-    this.clearTimer = undefined;
     this.markedPlays.clear();
   }
 
