@@ -1,40 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { signal } from "../../test/pcm-signal.js";
 import { AudioSocketMediaPeer } from "../../test/sim/asterisk/media-peers.js";
+import { sleep, until, useCleanups } from "../../test/wait.js";
 import { AppError } from "../errors.js";
 import { AudioSocketLeg } from "./audiosocket-leg.js";
 import { AudioSocketServer, normalizeUuid } from "./audiosocket-server.js";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function signal(samples: number, seed = 1): Int16Array {
-  const a = new Int16Array(samples);
-  for (let i = 0; i < samples; i++) {
-    const v = ((i * 97 + seed * 31) % 12000) + 300;
-    a[i] = i % 2 === 0 ? v : -v - 17;
-  }
-  return a;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 async function startServer() {
   const server = new AudioSocketServer({});
   const { port } = await server.listen("127.0.0.1", 0);
-  cleanups.push(() => server.close());
+  cleanup(() => server.close());
   return { server, port };
 }
 
@@ -43,9 +23,9 @@ async function setup(format: "slin16" | "slin" = "slin16", gapFill = false) {
   const uuid = randomUUID();
   const connection = server.expect(uuid, 2000);
   const peer = new AudioSocketMediaPeer({ channelId: "m", app: "a", format, transport: "tcp", encapsulation: "audiosocket", externalHost: `127.0.0.1:${port}`, data: uuid });
-  cleanups.push(() => peer.close());
+  cleanup(() => peer.close());
   const leg = new AudioSocketLeg({ id: "as-test", connection: await connection, format, leadMs: 40, callerGapFill: gapFill ? {} : false });
-  cleanups.push(() => leg.close());
+  cleanup(() => leg.close());
   const caller: Int16Array[] = [];
   void (async () => {
     for await (const f of leg.callerAudio) caller.push(f.pcm);
@@ -65,7 +45,7 @@ async function setup(format: "slin16" | "slin" = "slin16", gapFill = false) {
 function rawClient(port: number): Promise<Socket> {
   return new Promise((resolve) => {
     const s = connect({ host: "127.0.0.1", port }, () => resolve(s));
-    cleanups.push(() => s.destroy());
+    cleanup(() => s.destroy());
   });
 }
 
@@ -87,9 +67,9 @@ describe("AudioSocketServer", () => {
   it("closes a connection with an unknown UUID", async () => {
     const { port } = await startServer();
     const peer = new AudioSocketMediaPeer({ channelId: "m", app: "a", format: "slin16", transport: "tcp", encapsulation: "audiosocket", externalHost: `127.0.0.1:${port}`, data: randomUUID() });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     await peer.ready;
-    await until(() => peer.isClosed, "connection closed");
+    await until("connection closed", () => peer.isClosed, 5000, 5);
   });
 
   it("closes a connection whose first message is not a UUID", async () => {
@@ -101,7 +81,7 @@ describe("AudioSocketServer", () => {
     s.on("close", () => (closed = true));
     s.on("error", () => {});
     s.write(Buffer.from([0x10, 0x00, 0x02, 0x01, 0x02]));
-    await until(() => closed, "connection closed");
+    await until("connection closed", () => closed, 5000, 5);
     const err = await waiting.catch((e: unknown) => e);
     expect((err as AppError).code).toBe("TIMEOUT");
   });
@@ -128,7 +108,7 @@ describe("AudioSocketServer", () => {
     s.write(Buffer.concat([hello(uuid), audio]));
     const conn = await waiting;
     const leg = new AudioSocketLeg({ id: "x", connection: conn, format: "slin16", leadMs: 40, callerGapFill: false });
-    cleanups.push(() => leg.close());
+    cleanup(() => leg.close());
     const it = leg.callerAudio[Symbol.asyncIterator]();
     const first = await it.next();
     expect(Array.from((first.value as { pcm: Int16Array }).pcm.subarray(0, 4))).toEqual([-400, -397, -394, -391]);
@@ -144,12 +124,12 @@ describe("AudioSocketLeg", () => {
       const { peer, leg, callerPcm } = await setup(format);
       const caller = signal(rate / 5);
       await peer.sendCaller(caller, rate);
-      await until(() => callerPcm().length >= caller.length, "caller audio");
+      await until("caller audio", () => callerPcm().length >= caller.length, 5000, 5);
       expect(Array.from(callerPcm().subarray(0, caller.length))).toEqual(Array.from(caller));
       const agent = signal(rate / 10, 5);
       leg.write("u", agent);
       leg.endPlay("u");
-      await until(() => peer.agentAudio().pcm.length >= agent.length, "agent audio");
+      await until("agent audio", () => peer.agentAudio().pcm.length >= agent.length, 5000, 5);
       expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(agent));
       expect(peer.received.map((m) => m.kind)).toEqual(Array(5).fill(kind));
       expect(peer.received.map((m) => m.length)).toEqual(Array(5).fill((rate / 50) * 2));
@@ -166,7 +146,7 @@ describe("AudioSocketLeg", () => {
     s.setNoDelay(true);
     s.write(hello(uuid));
     const leg = new AudioSocketLeg({ id: "x", connection: await waiting, format: "slin", leadMs: 40, callerGapFill: false });
-    cleanups.push(() => leg.close());
+    cleanup(() => leg.close());
     const pcm = signal(160 * 3);
     const msg = Buffer.alloc(3 + pcm.length * 2);
     msg[0] = 0x10;
@@ -189,12 +169,12 @@ describe("AudioSocketLeg", () => {
     const closes: unknown[] = [];
     a.leg.events.on("close", (e) => closes.push(e));
     a.peer.close();
-    await until(() => closes.length === 1, "close");
+    await until("close", () => closes.length === 1, 5000, 5);
     expect(closes[0]).toMatchObject({ reason: "caller" });
 
     const b = await setup();
     await b.leg.close();
-    await until(() => (b.peer.stats.hangupsReceived ?? 0) === 1, "hangup");
+    await until("hangup", () => (b.peer.stats.hangupsReceived ?? 0) === 1, 5000, 5);
     expect(b.peer.received.at(-1)).toEqual({ kind: 0x00, length: 0 });
     expect(b.peer.stats.invalidMessages ?? 0).toBe(0);
   });
@@ -207,7 +187,7 @@ describe("AudioSocketLeg", () => {
     leg.events.on("dtmf", (e) => digits.push(e));
     peer.sendDtmf("7");
     peer.sendMessage(0xff, Buffer.from([0x04]));
-    await until(() => errors.length === 1, "error");
+    await until("error", () => errors.length === 1, 5000, 5);
     expect(errors[0]).toBeInstanceOf(AppError);
     expect(digits).toEqual([]);
     expect(leg.stats.dtmfIgnored).toBe(1);
@@ -222,14 +202,14 @@ describe("AudioSocketLeg", () => {
     const uuid = randomUUID();
     const waiting = server.expect(uuid, 2000);
     const peer = new AudioSocketMediaPeer({ channelId: "m", app: "a", format: "slin", transport: "tcp", encapsulation: "audiosocket", externalHost: `127.0.0.1:${port}`, data: uuid });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     const leg = new AudioSocketLeg({ id: "x", connection: await waiting, format: "slin16", leadMs: 40, callerGapFill: false });
-    cleanups.push(() => leg.close());
+    cleanup(() => leg.close());
     await peer.sendCaller(signal(160), 8000);
-    await until(() => leg.audioKind === 0x10, "kind switch");
+    await until("kind switch", () => leg.audioKind === 0x10, 5000, 5);
     leg.write("u", signal(3200));
     leg.endPlay("u");
-    await until(() => (peer.stats.audioReceived ?? 0) >= 5, "agent audio");
+    await until("agent audio", () => (peer.stats.audioReceived ?? 0) >= 5, 5000, 5);
     expect(new Set(peer.received.map((m) => m.kind))).toEqual(new Set([0x10]));
     expect(peer.stats.wrongAudioKind ?? 0).toBe(0);
     expect(peer.stats.invalidMessages ?? 0).toBe(0);

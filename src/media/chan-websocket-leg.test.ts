@@ -1,37 +1,17 @@
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
+import { signal } from "../../test/pcm-signal.js";
 import type { ChanWebsocketPeerOptions } from "../../test/sim/asterisk/media-peers.js";
 import { ChanWebsocketMediaPeer, MediaWebSocketServer } from "../../test/sim/asterisk/media-peers.js";
+import { sleep, until, useCleanups } from "../../test/wait.js";
 import { muLawDecode, muLawEncode } from "../audio/index.js";
 import { AppError } from "../errors.js";
 import type { ChanWebsocketFormat, ChanWebsocketLegOptions } from "./chan-websocket-leg.js";
 import { ChanWebsocketLeg, parseChanWebsocketControl } from "./chan-websocket-leg.js";
 import type { TrackEndEvent } from "./pacer.js";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function signal(samples: number, seed = 1): Int16Array {
-  const a = new Int16Array(samples);
-  for (let i = 0; i < samples; i++) {
-    const v = ((i * 97 + seed * 31) % 12000) + 300;
-    a[i] = i % 2 === 0 ? v : -v - 17;
-  }
-  return a;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 interface SetupOptions {
   format?: ChanWebsocketFormat;
@@ -46,15 +26,15 @@ async function setup(o: SetupOptions = {}) {
   const format = o.format ?? "slin16";
   const control = o.control ?? "plain";
   const server = await MediaWebSocketServer.start();
-  cleanups.push(() => server.close());
+  cleanup(() => server.close());
   const peer = new ChanWebsocketMediaPeer(
     { channelId: "ac-1-m", app: "voiceagent", format, transport: "websocket", encapsulation: "none", connectionType: "server", transportData: control === "json" ? "f(json)" : undefined },
     o.peer,
   );
-  cleanups.push(() => peer.close());
+  cleanup(() => peer.close());
   const url = server.register(peer);
   const leg = await ChanWebsocketLeg.connect({ id: "ws-test", url, format, control, leadMs: o.leadMs ?? 200, marks: o.marks ?? false, callerGapFill: false, ...o.leg });
-  cleanups.push(() => leg.close());
+  cleanup(() => leg.close());
   const caller: Int16Array[] = [];
   void (async () => {
     for await (const f of leg.callerAudio) caller.push(f.pcm);
@@ -121,9 +101,9 @@ describe("ChanWebsocketLeg", () => {
 
   it("times out without MEDIA_START", async () => {
     const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", handleProtocols: () => "media" });
-    cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+    cleanup(() => new Promise<void>((r) => wss.close(() => r())));
     await new Promise<void>((r) => wss.once("listening", () => r()));
-    wss.on("connection", (ws) => cleanups.push(() => ws.terminate()));
+    wss.on("connection", (ws) => cleanup(() => ws.terminate()));
     const port = (wss.address() as AddressInfo).port;
     const err = await ChanWebsocketLeg.connect({ id: "x", url: `ws://127.0.0.1:${port}/media/abc`, format: "slin16", control: "plain", leadMs: 200, marks: false, connectTimeoutMs: 150 }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe("TIMEOUT");
@@ -133,7 +113,7 @@ describe("ChanWebsocketLeg", () => {
     const { peer, callerPcm } = await setup();
     const caller = signal(16000 / 5);
     await peer.sendCaller(caller, 16000, 30);
-    await until(() => callerPcm().length >= caller.length, "caller audio");
+    await until("caller audio", () => callerPcm().length >= caller.length, 8000, 5);
     expect(peer.stats.callerFramesSent).toBe(7); // 6 × 960 bytes + the 640-byte rest
     expect(Array.from(callerPcm())).toEqual(Array.from(caller));
   });
@@ -143,12 +123,12 @@ describe("ChanWebsocketLeg", () => {
     expect(leg.optimalFrameSize).toBe(160);
     const caller = signal(8000 / 5);
     await peer.sendCaller(caller, 8000, 20);
-    await until(() => callerPcm().length >= caller.length, "caller audio");
+    await until("caller audio", () => callerPcm().length >= caller.length, 8000, 5);
     expect(Array.from(callerPcm().subarray(0, caller.length))).toEqual(Array.from(muLawDecode(muLawEncode(caller))));
     const agent = signal(800, 5);
     leg.write("u", agent);
     leg.endPlay("u");
-    await until(() => peer.agentAudio().pcm.length >= 800, "agent audio");
+    await until("agent audio", () => peer.agentAudio().pcm.length >= 800, 8000, 5);
     expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(muLawDecode(muLawEncode(agent))));
   });
 
@@ -157,7 +137,7 @@ describe("ChanWebsocketLeg", () => {
     const agent = signal(1030, 3); // not a multiple of 320 samples
     leg.write("u1", agent);
     leg.endPlay("u1");
-    await until(() => peer.agentAudio().pcm.length >= 4 * 320, "agent audio");
+    await until("agent audio", () => peer.agentAudio().pcm.length >= 4 * 320, 8000, 5);
     expect(peer.binarySizes).toEqual([640, 640, 640, 640]);
     expect(peer.stats.partialFramesDropped ?? 0).toBe(0);
     const expected = new Int16Array(4 * 320);
@@ -169,10 +149,10 @@ describe("ChanWebsocketLeg", () => {
     it(`barge-in sends FLUSH_MEDIA and Asterisk's queue is emptied (${control})`, async () => {
       const { peer, leg } = await setup({ control, peer: { playoutPaused: true } });
       leg.write("long", signal(16000 * 3));
-      await until(() => peer.queueLength >= 5, "queued frames");
+      await until("queued frames", () => peer.queueLength >= 5, 8000, 5);
       const result = leg.clear();
       expect(result.plays.map((p) => p.playId)).toEqual(["long"]);
-      await until(() => (peer.stats.flushes ?? 0) === 1, "flush");
+      await until("flush", () => (peer.stats.flushes ?? 0) === 1, 8000, 5);
       expect(peer.controlReceived).toContain(control === "json" ? '{"command":"FLUSH_MEDIA"}' : "FLUSH_MEDIA");
       expect(peer.queueLength).toBe(0);
       expect(peer.stats.framesFlushed).toBeGreaterThanOrEqual(5);
@@ -191,13 +171,13 @@ describe("ChanWebsocketLeg", () => {
     leg.wsEvents.on("flow", (f) => flows.push(f.xoff));
     leg.write("u", agent);
     leg.endPlay("u");
-    await until(() => leg.flowPaused, "XOFF");
+    await until("XOFF", () => leg.flowPaused, 8000, 5);
     const queuedAtXoff = peer.queueLength;
     await sleep(300); // the leg keeps still while Asterisk does not drain
     expect(peer.queueLength).toBeLessThanOrEqual(queuedAtXoff + 1);
     expect(leg.status("u")?.playedMs).toBeLessThan(1000);
     peer.setPlayoutPaused(false);
-    await until(() => peer.agentAudio().pcm.length >= agent.length, "all agent audio", 10_000);
+    await until("all agent audio", () => peer.agentAudio().pcm.length >= agent.length, 10_000, 5);
     expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(agent));
     expect(flows[0]).toBe(true);
     expect(flows).toContain(false);
@@ -211,12 +191,12 @@ describe("ChanWebsocketLeg", () => {
       const { peer, leg, trackEnds } = await setup({ control, marks: true, peer: { playoutPaused: true } });
       leg.write("u1", signal(1600));
       leg.endPlay("u1");
-      await until(() => (peer.stats.marksReceived ?? 0) === 1, "MARK_MEDIA");
+      await until("MARK_MEDIA", () => (peer.stats.marksReceived ?? 0) === 1, 8000, 5);
       expect(peer.controlReceived).toEqual([control === "json" ? '{"command":"MARK_MEDIA","correlation_id":"m1"}' : "MARK_MEDIA m1"]);
       await sleep(400); // the pacer's clock says played; Asterisk has not played it
       expect(trackEnds).toEqual([]);
       peer.setPlayoutPaused(false);
-      await until(() => trackEnds.length === 1, "trackEnd");
+      await until("trackEnd", () => trackEnds.length === 1, 8000, 5);
       expect(peer.stats.marksProcessed).toBe(1);
       expect(trackEnds[0]).toMatchObject({ playId: "u1", reason: "finished" });
       expect(peer.agentAudio().pcm.length).toBe(1600);
@@ -228,20 +208,20 @@ describe("ChanWebsocketLeg", () => {
     const { peer, leg, trackEnds } = await setup({ marks: true, peer: { playoutPaused: true } });
     leg.write("u1", signal(1600));
     leg.endPlay("u1");
-    await until(() => (peer.stats.marksReceived ?? 0) === 1, "MARK_MEDIA");
+    await until("MARK_MEDIA", () => (peer.stats.marksReceived ?? 0) === 1, 8000, 5);
     await sleep(300);
     expect(trackEnds).toEqual([]);
     const result = leg.clear();
     expect(trackEnds.map((e) => e.playId)).toEqual(["u1"]);
     expect(result.plays.map((p) => p.playId)).toContain("u1");
-    await until(() => (peer.stats.flushes ?? 0) === 1, "flush");
+    await until("flush", () => (peer.stats.flushes ?? 0) === 1, 8000, 5);
     expect(peer.stats.marksDiscarded).toBe(1);
     expect(peer.stats.marksProcessed ?? 0).toBe(0);
     // the next utterance is marked and confirmed as usual
     peer.setPlayoutPaused(false);
     leg.write("u2", signal(640));
     leg.endPlay("u2");
-    await until(() => trackEnds.length === 2, "second trackEnd");
+    await until("second trackEnd", () => trackEnds.length === 2, 8000, 5);
     expect(peer.stats.marksProcessed).toBe(1);
   });
 
@@ -251,7 +231,7 @@ describe("ChanWebsocketLeg", () => {
     leg.wsEvents.on("marksDisabled", (e) => disabled.push(e));
     leg.write("u1", signal(640));
     leg.endPlay("u1");
-    await until(() => trackEnds.length === 1, "trackEnd");
+    await until("trackEnd", () => trackEnds.length === 1, 8000, 5);
     expect(disabled).toHaveLength(1);
     expect(leg.marksEnabled).toBe(false);
     expect(peer.stats.marksProcessed ?? 0).toBe(0);
@@ -273,14 +253,14 @@ describe("ChanWebsocketLeg", () => {
     const closes: unknown[] = [];
     leg.events.on("close", (e) => closes.push(e));
     peer.close();
-    await until(() => closes.length === 1, "close");
+    await until("close", () => closes.length === 1, 8000, 5);
     expect(closes[0]).toMatchObject({ reason: "caller" });
   });
 
   it("sends HANGUP on a local close", async () => {
     const { peer, leg } = await setup({ control: "json" });
     await leg.close();
-    await until(() => (peer.stats.hangups ?? 0) === 1, "HANGUP");
+    await until("HANGUP", () => (peer.stats.hangups ?? 0) === 1, 8000, 5);
     expect(peer.controlReceived).toEqual(['{"command":"HANGUP"}']);
   });
 

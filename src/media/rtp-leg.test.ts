@@ -1,7 +1,9 @@
 import { createSocket } from "node:dgram";
 import { randomInt } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { signal } from "../../test/pcm-signal.js";
 import { RtpMediaPeer } from "../../test/sim/asterisk/media-peers.js";
+import { sleep, until, useCleanups } from "../../test/wait.js";
 import { aLawDecode, aLawEncode, muLawDecode, muLawEncode } from "../audio/index.js";
 import { AppError } from "../errors.js";
 import type { RtpFormat } from "./rtp-leg.js";
@@ -9,17 +11,6 @@ import { RtpLeg } from "./rtp-leg.js";
 import { RtpPortPool } from "./rtp-port-pool.js";
 
 const RATES: Record<RtpFormat, number> = { ulaw: 8000, alaw: 8000, slin16: 16000, slin: 8000 };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** An asymmetric, never-silent signal: byte-swapping or mis-decoding it changes every sample. */
-function signal(samples: number, seed = 1): Int16Array {
-  const a = new Int16Array(samples);
-  for (let i = 0; i < samples; i++) {
-    const v = ((i * 97 + seed * 31) % 12000) + 300;
-    a[i] = i % 2 === 0 ? v : -v - 17;
-  }
-  return a;
-}
 
 /** What a signal looks like after the format's wire round trip. */
 function throughWire(format: RtpFormat, pcm: Int16Array): Int16Array {
@@ -37,28 +28,17 @@ function pool(pairs: number): RtpPortPool {
   return new RtpPortPool(base, base + 2 * pairs - 1);
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 async function setup(format: RtpFormat, gapFill = false, payloadType?: number) {
   const ports = pool(20);
   const leg = await RtpLeg.open({ id: "rtp-test", format, bindIp: "127.0.0.1", ports, leadMs: 40, callerGapFill: gapFill ? { jitterMs: 150, aheadMs: 150 } : false }); // generous: a loaded CI box stalls
-  cleanups.push(() => leg.close());
+  cleanup(() => leg.close());
   const peer = await RtpMediaPeer.create(
     { channelId: "m", app: "a", format, transport: "udp", encapsulation: "rtp", externalHost: `127.0.0.1:${leg.localPort}` },
     { payloadType },
   );
-  cleanups.push(() => peer.close());
+  cleanup(() => peer.close());
   leg.setRemote(peer.channelvars.UNICASTRTP_LOCAL_ADDRESS as string, Number(peer.channelvars.UNICASTRTP_LOCAL_PORT));
   const caller: Int16Array[] = [];
   void (async () => {
@@ -88,14 +68,14 @@ describe("RtpLeg", () => {
       // caller: Asterisk's packetisation (30 ms ulaw/alaw, 20 ms L16), big-endian L16
       const caller = signal(rate / 5); // 200 ms
       await peer.sendCaller(caller, rate);
-      await until(() => callerPcm().length >= caller.length, "caller audio");
+      await until("caller audio", () => callerPcm().length >= caller.length, 5000, 5);
       expect(Array.from(callerPcm().subarray(0, caller.length))).toEqual(Array.from(throughWire(format, caller)));
 
       // agent: 20 ms packets, recorded header fields
       const agent = signal(rate / 10, 7); // 100 ms = 5 packets
       leg.write("u1", agent);
       leg.endPlay("u1");
-      await until(() => peer.agentAudio().pcm.length >= agent.length, "agent audio");
+      await until("agent audio", () => peer.agentAudio().pcm.length >= agent.length, 5000, 5);
       expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(throughWire(format, agent)));
       const pk = peer.agentPackets;
       expect(pk).toHaveLength(5);
@@ -117,11 +97,11 @@ describe("RtpLeg", () => {
     const { leg, peer } = await setup("ulaw");
     leg.write("a", signal(160));
     leg.endPlay("a");
-    await until(() => peer.agentPackets.length >= 1, "first spurt");
+    await until("first spurt", () => peer.agentPackets.length >= 1, 5000, 5);
     await sleep(100);
     leg.write("b", signal(320));
     leg.endPlay("b");
-    await until(() => peer.agentPackets.length >= 3, "second spurt");
+    await until("second spurt", () => peer.agentPackets.length >= 3, 5000, 5);
     const [a, b1, b2] = peer.agentPackets;
     expect([a?.marker, b1?.marker, b2?.marker]).toEqual([true, true, false]);
     expect(b1?.seq).toBe(((a?.seq as number) + 1) & 0xffff);
@@ -133,11 +113,11 @@ describe("RtpLeg", () => {
     const { leg, peer, callerPcm } = await setup("slin", false, 10);
     const caller = signal(800);
     await peer.sendCaller(caller, 8000);
-    await until(() => callerPcm().length >= caller.length, "caller audio");
+    await until("caller audio", () => callerPcm().length >= caller.length, 5000, 5);
     expect(Array.from(callerPcm().subarray(0, caller.length))).toEqual(Array.from(caller));
     leg.write("u", signal(160));
     leg.endPlay("u");
-    await until(() => peer.agentPackets.length === 1, "agent packet");
+    await until("agent packet", () => peer.agentPackets.length === 1, 5000, 5);
     expect(peer.agentPackets[0]?.payloadType).toBe(10);
     expect(peer.stats.payloadTypeMismatch ?? 0).toBe(0);
   });
@@ -148,7 +128,7 @@ describe("RtpLeg", () => {
     const packets = peer.buildCallerPackets(caller, 16000, 20);
     const order = [0, 1, 3, 2, 4, 4, 6, 5, 7, 1, 8, 9];
     await peer.sendPackets(order.map((i) => packets[i] as Buffer), 2);
-    await until(() => callerPcm().length >= caller.length, "caller audio");
+    await until("caller audio", () => callerPcm().length >= caller.length, 5000, 5);
     await sleep(100);
     expect(Array.from(callerPcm())).toEqual(Array.from(caller));
     expect(leg.stats.reordered).toBe(2);
@@ -160,7 +140,7 @@ describe("RtpLeg", () => {
     const caller = signal(16000 / 10); // 5 packets
     const packets = peer.buildCallerPackets(caller, 16000, 20);
     await peer.sendPackets([0, 1, 3, 4].map((i) => packets[i] as Buffer), 2);
-    await until(() => callerPcm().length >= 4 * 320, "caller audio");
+    await until("caller audio", () => callerPcm().length >= 4 * 320, 5000, 5);
     const expected = new Int16Array(4 * 320);
     expected.set(caller.subarray(0, 640));
     expected.set(caller.subarray(960), 640);
@@ -172,17 +152,17 @@ describe("RtpLeg", () => {
     const { leg, peer, callerPcm } = await setup("slin16");
     const [p] = peer.buildCallerPackets(signal(320), 16000, 20);
     await peer.sendFromStranger(p as Buffer);
-    await until(() => leg.stats.packetsFromUnknownSource === 1, "stranger packet");
+    await until("stranger packet", () => leg.stats.packetsFromUnknownSource === 1, 5000, 5);
     expect(callerPcm()).toHaveLength(0);
   });
 
   it("drops agent audio before setRemote", async () => {
     const ports = pool(5);
     const leg = await RtpLeg.open({ id: "r", format: "ulaw", bindIp: "127.0.0.1", ports, leadMs: 40 });
-    cleanups.push(() => leg.close());
+    cleanup(() => leg.close());
     leg.write("x", signal(320));
     leg.endPlay("x");
-    await until(() => leg.stats.droppedBeforeRemote === 2, "dropped frames");
+    await until("dropped frames", () => leg.stats.droppedBeforeRemote === 2, 5000, 5);
     expect(leg.stats.packetsOut).toBe(0);
   });
 
@@ -190,7 +170,7 @@ describe("RtpLeg", () => {
     const { leg, peer, callerPcm } = await setup("slin16", true);
     const first = signal(16000 / 10, 3); // 100 ms
     await peer.sendCaller(first, 16000);
-    await until(() => callerPcm().some((s) => s !== 0), "caller audio");
+    await until("caller audio", () => callerPcm().some((s) => s !== 0), 5000, 5);
     const before = leg.callerMs;
     // nothing on the wire for a while: the stream must keep moving, as silence
     await sleep(400);
@@ -203,7 +183,7 @@ describe("RtpLeg", () => {
     // and speech that comes back is delivered, not double-counted
     const second = signal(16000 / 10, 9);
     await peer.sendCaller(second, 16000);
-    await until(() => leg.callerGapStats !== undefined && callerPcm().length > pcm.length + second.length / 2, "second burst");
+    await until("second burst", () => leg.callerGapStats !== undefined && callerPcm().length > pcm.length + second.length / 2, 5000, 5);
     await sleep(100);
     const all = callerPcm();
     const start = all.findIndex((s, i) => i > lastLoud && s !== 0);
@@ -256,10 +236,10 @@ describe("RtpPortPool", () => {
     const base = portBase();
     const squatter = createSocket("udp4");
     await new Promise<void>((r) => squatter.bind(base + 1, "127.0.0.1", () => r())); // the RTCP half of the first pair
-    cleanups.push(() => squatter.close());
+    cleanup(() => squatter.close());
     const ports = new RtpPortPool(base, base + 5);
     const leg = await RtpLeg.open({ id: "a", format: "ulaw", bindIp: "127.0.0.1", ports, leadMs: 40 });
-    cleanups.push(() => leg.close());
+    cleanup(() => leg.close());
     expect(leg.localPort).toBe(base + 2);
     expect(ports.inUse).toBe(1);
   });

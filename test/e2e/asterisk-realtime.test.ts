@@ -6,26 +6,16 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { WireEvent } from "../../src/call/session.js";
 import { AriSim } from "../sim/asterisk/ari-sim.js";
 import { asteriskMediaFactory } from "../sim/asterisk/media-peers.js";
 import { useOpenAiSim } from "../sim/openai/use-sim.js";
+import { until, useCleanups } from "../wait.js";
 import { startServer, type TestServer } from "./harness.js";
 
 const openai = useOpenAiSim();
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const cleanup = useCleanups();
 
 function tone(ms: number, rate: number): Int16Array {
   const out = new Int16Array(Math.round((ms * rate) / 1000));
@@ -45,13 +35,13 @@ You are the Northwind help line.
 describe("a Realtime playbook on an Asterisk call", () => {
   it("runs the session in µ-law on a ulaw RTP leg, plays the model's audio to the caller, and takes the caller's turn", async () => {
     const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory() });
-    cleanups.push(() => sim.close());
+    cleanup(() => sim.close());
     const min = 44000 + 2 * Math.floor(Math.random() * 3000);
     const server: TestServer = await startServer({
       providers: { openai: { api_key: "sk-test-not-real", base_url: openai.url } },
       asterisk: { enabled: true, ari_url: sim.url, ari_password: "pw", media: "rtp", format: "ulaw", rtp_bind_ip: "127.0.0.1", rtp_port_min: min, rtp_port_max: min + 40 },
     });
-    cleanups.push(() => server.stop());
+    cleanup(() => server.stop());
     await writeFile(join(server.dir, "playbooks", "realtime.md"), PLAYBOOK);
     await until("ARI", () => server.asterisk?.status().connected === true);
     openai.realtime.replies.push({ text: "Thanks for calling Northwind.", audioMs: 800 }, { text: "Your order ships tomorrow.", audioMs: 600 });

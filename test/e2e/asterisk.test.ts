@@ -4,26 +4,16 @@
  * chan_websocket, AudioSocket), for each media mode:
  * inbound call -> answer, bridge, externalMedia -> greeting -> caller speech -> reply -> DTMF -> transfer -> hook.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import type { WireEvent } from "../../src/call/session.js";
+import { describe, expect, it } from "vitest";
 import { AriSim, type SimCall } from "../sim/asterisk/ari-sim.js";
 import { asteriskMediaFactory } from "../sim/asterisk/media-peers.js";
 import type { SimMediaEndpoint } from "../sim/asterisk/types.js";
 import { startHttpReceiver } from "../sim/http-receiver.js";
-import { fliteSpeech, startServer, type TestServer } from "./harness.js";
+import { until, useCleanups } from "../wait.js";
+import type { WireEvent } from "../../src/call/session.js";
+import { fliteSpeech, record, startServer, type TestServer } from "./harness.js";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const cleanup = useCleanups();
 
 type Mode = "rtp" | "websocket" | "audiosocket";
 const PASSWORD = "s3cret-ari";
@@ -36,22 +26,14 @@ function rtpRange(): { rtp_port_min: number; rtp_port_max: number } {
 
 async function setup(media: Mode, extra: Record<string, unknown> = {}, asterisk: Record<string, unknown> = {}): Promise<{ sim: AriSim; server: TestServer }> {
   const sim = await AriSim.start({ user: "active-call", password: PASSWORD, media: asteriskMediaFactory(), soundDurationsMs: { "sound:demo-congrats": 30_300, "sound:beep": 300 } });
-  cleanups.push(() => sim.close());
+  cleanup(() => sim.close());
   const server = await startServer({
     asterisk: { enabled: true, ari_url: sim.url, ari_password: PASSWORD, media, rtp_bind_ip: "127.0.0.1", ...rtpRange(), reconnect_min_ms: 50, reconnect_max_ms: 200, ...asterisk },
     ...extra,
   });
-  cleanups.push(() => server.stop());
+  cleanup(() => server.stop());
   await until("the ARI events socket", () => server.asterisk?.status().connected === true && sim.eventsConnections() === 1);
   return { sim, server };
-}
-
-function record(server: TestServer, id: string): WireEvent[] {
-  const events: WireEvent[] = [];
-  const call = server.calls.get(id);
-  if (!call) throw new Error(`no call ${id}`);
-  call.subscribe((e) => events.push(e));
-  return events;
 }
 
 /** Sum of squares of the agent audio the peer played: non-zero means real audio, not silence. */
@@ -76,7 +58,7 @@ const post = (server: TestServer, path: string, body: object) =>
 describe.each<Mode>(["rtp", "websocket", "audiosocket"])("Asterisk inbound call, media = %s", (mode) => {
   it("answers, bridges its externalMedia, greets, hears the caller, answers, takes DTMF, transfers, and sends the hook", async () => {
     const receiver = await startHttpReceiver();
-    cleanups.push(() => receiver.close());
+    cleanup(() => receiver.close());
     const { sim, server } = await setup(mode, { posthook: { url: `${receiver.origin}/hook` } });
 
     const caller = await sim.placeCall({ caller: "+15551230000", exten: "9000", args: ["playbook=hello.md", "customer=Ada"], headers: { "X-Ticket": "T-42" } });

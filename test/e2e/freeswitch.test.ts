@@ -3,32 +3,21 @@
  * FreeSWITCH 1.10.12, and a real mod_audio_fork-style WebSocket) and takes the call's audio from the fork.
  * inbound call -> greeting plays -> caller speech -> reply -> DTMF -> transfer -> hangup -> post-call hook.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import type { WireEvent } from "../../src/call/session.js";
+import { describe, expect, it } from "vitest";
 import { CallClient } from "../../src/client/index.js";
 import { FreeSwitchSim } from "../sim/freeswitch/esl-sim.js";
 import { startHttpReceiver } from "../sim/http-receiver.js";
-import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
+import { until, useCleanups } from "../wait.js";
+import { fliteSpeech, record, silence, startServer, type TestServer } from "./harness.js";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const cleanup = useCleanups();
 
 async function setup(extra: Record<string, unknown> = {}): Promise<{ sim: FreeSwitchSim; server: TestServer }> {
   const sim = new FreeSwitchSim();
   await sim.start();
-  cleanups.push(() => sim.close());
+  cleanup(() => sim.close());
   const server = await startServer({ freeswitch: { enabled: true, esl_port: sim.eslPort, outbound_listen: "127.0.0.1:0", reconnect_min_ms: 50, reconnect_max_ms: 200 }, ...extra });
-  cleanups.push(() => server.stop());
+  cleanup(() => server.stop());
   await until("the ESL connection", () => server.freeswitch?.status().connected === true);
   return { sim, server };
 }
@@ -38,18 +27,10 @@ function placeHello(sim: FreeSwitchSim): string {
   return sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "hello.md" }, audio: silence(400), loopAudio: true });
 }
 
-function record(server: TestServer, id: string): WireEvent[] {
-  const events: WireEvent[] = [];
-  const call = server.calls.get(id);
-  if (!call) throw new Error(`no call ${id}`);
-  call.subscribe((e) => events.push(e));
-  return events;
-}
-
 describe("FreeSWITCH inbound (park + ESL)", () => {
   it("greets, hears the caller, answers, takes DTMF, transfers, and sends the post-call hook", async () => {
     const receiver = await startHttpReceiver();
-    cleanups.push(() => receiver.close());
+    cleanup(() => receiver.close());
     const { sim, server } = await setup({ posthook: { url: `${receiver.origin}/hook` } });
 
     const uuid = sim.placeCall({
@@ -222,9 +203,9 @@ describe("FreeSWITCH file playback mode (playback = \"file\")", () => {
   it("sends each utterance as playAudio and plays the file FreeSWITCH reports, one at a time, with trackStart/trackEnd from PLAYBACK events", async () => {
     const sim = new FreeSwitchSim();
     await sim.start();
-    cleanups.push(() => sim.close());
+    cleanup(() => sim.close());
     const server = await startServer({ freeswitch: { enabled: true, esl_port: sim.eslPort, outbound_listen: "", playback: "file" } });
-    cleanups.push(() => server.stop());
+    cleanup(() => server.stop());
     await until("the ESL connection", () => server.freeswitch?.status().connected === true);
     const uuid = placeHello(sim);
     await until("the call", () => server.calls.get(uuid) !== undefined);

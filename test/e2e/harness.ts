@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { configSchema, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { buildServer, type Server, type ServerOptions } from "../../src/http/server.js";
+import type { WireEvent } from "../../src/call/session.js";
 import { decodeWav, downmixToMono, resample } from "../../src/audio/index.js";
 
 export interface TestServer extends Server {
@@ -68,6 +69,15 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every event of call `id` from now on, in order (the array fills as the call goes). */
+export function record(server: TestServer, id: string): WireEvent[] {
+  const events: WireEvent[] = [];
+  const call = server.calls.get(id);
+  if (!call) throw new Error(`no call ${id}`);
+  call.subscribe((e) => events.push(e));
+  return events;
 }
 
 export async function freePort(): Promise<number> {

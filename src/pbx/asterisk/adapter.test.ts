@@ -3,26 +3,16 @@
  * application is handed over as (§3.3/§3.4), that our own media channels never become calls (§3.9), and what a
  * reconnect does with channels that entered the application meanwhile.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AriSim } from "../../../test/sim/asterisk/ari-sim.js";
 import { asteriskMediaFactory } from "../../../test/sim/asterisk/media-peers.js";
+import { sleep, until, useCleanups } from "../../../test/wait.js";
 import { configSchema } from "../../config.js";
 import { createLogger } from "../../log.js";
 import { AsteriskAdapter, dialEndpoint, type AsteriskHandover } from "./adapter.js";
 
 const log = createLogger({ level: "error", format: "json", redactPersonal: false, secrets: [], tty: false, noColor: true });
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const cleanup = useCleanups();
 
 function config(url: string, extra: Record<string, unknown> = {}) {
   const min = 46000 + 2 * Math.floor(Math.random() * 4000);
@@ -31,12 +21,12 @@ function config(url: string, extra: Record<string, unknown> = {}) {
 
 async function start(extra: Record<string, unknown> = {}): Promise<{ sim: AriSim; adapter: AsteriskAdapter; handovers: AsteriskHandover[] }> {
   const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory() });
-  cleanups.push(() => sim.close());
+  cleanup(() => sim.close());
   const handovers: AsteriskHandover[] = [];
   const adapter = new AsteriskAdapter({ config: config(sim.url, extra), log, onCall: (h) => handovers.push(h) });
   await adapter.start();
-  cleanups.push(() => adapter.stop());
-  await until("the events socket", () => adapter.status().connected && sim.eventsConnections() === 1);
+  cleanup(() => adapter.stop());
+  await until("the events socket", () => adapter.status().connected && sim.eventsConnections() === 1, 5000, 10);
   return { sim, adapter, handovers };
 }
 
@@ -44,7 +34,7 @@ describe("AsteriskAdapter (Stasis application)", () => {
   it("hands a caller over with its number, extension, Stasis arguments and X- headers", async () => {
     const { sim, handovers } = await start();
     const call = await sim.placeCall({ caller: "+15551230000", callerName: "Ada L", exten: "9000", args: ["playbook=support.md", "did=5551000", "media=websocket"], headers: { "X-Ticket": "T-42", "X-Lang": "en" } });
-    await until("the handover", () => handovers.length === 1);
+    await until("the handover", () => handovers.length === 1, 5000, 10);
     const h = handovers[0] as AsteriskHandover;
     expect(h.incoming).toMatchObject({
       callId: call.id,
@@ -66,7 +56,7 @@ describe("AsteriskAdapter (Stasis application)", () => {
   it("a bare Stasis argument ending in .md names the playbook; a call without X- headers has none", async () => {
     const { sim, handovers } = await start();
     await sim.placeCall({ caller: "100", exten: "9001", args: ["sales.md"] });
-    await until("the handover", () => handovers.length === 1);
+    await until("the handover", () => handovers.length === 1, 5000, 10);
     expect(handovers[0]?.incoming.pbxPlaybook).toBe("sales.md");
     expect(handovers[0]?.incoming.headers).toEqual({});
   });
@@ -74,17 +64,17 @@ describe("AsteriskAdapter (Stasis application)", () => {
   it("the externalMedia channel's own StasisStart is not a call (§3.9), and media starts in the bridge", async () => {
     const { sim, handovers } = await start();
     const call = await sim.placeCall({ caller: "100", exten: "9000", args: ["playbook=hello.md"] });
-    await until("the handover", () => handovers.length === 1);
+    await until("the handover", () => handovers.length === 1, 5000, 10);
     const h = handovers[0] as AsteriskHandover;
     await h.control.answer();
     const media = await h.startMedia();
     expect(media.media).toEqual({ leg: "rtp", codec: "L16", sampleRate: 16000 });
     await sim.waitForEvent((ev) => ev.type === "StasisStart" && (ev.channel as { id?: string }).id === `ac-${call.id}-m`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(handovers.length).toBe(1);
     expect(sim.bridge(`ac-${call.id}`)?.channels).toEqual(expect.arrayContaining([call.id, `ac-${call.id}-m`]));
     await media.leg.close();
-    await until("the clean-up", () => sim.bridge(`ac-${call.id}`)?.destroyed === true);
+    await until("the clean-up", () => sim.bridge(`ac-${call.id}`)?.destroyed === true, 5000, 10);
     expect(sim.channel(`ac-${call.id}-m`)?.destroyed).toBe(true);
   });
 
@@ -92,18 +82,18 @@ describe("AsteriskAdapter (Stasis application)", () => {
     const { sim, handovers } = await start();
     sim.dropEvents();
     const waiting = await sim.placeCall({ caller: "200", exten: "9000", args: ["playbook=hello.md", "vip=yes"], app: "active-call" });
-    await until("the adoption", () => handovers.length === 1, 10_000);
+    await until("the adoption", () => handovers.length === 1, 10_000, 10);
     expect(handovers[0]?.incoming).toMatchObject({ callId: waiting.id, caller: "200", pbxPlaybook: "hello.md", variables: { vip: "yes" } });
   });
 
   it("the caller hanging up reports the Q.850 cause of the hangup request, not the soft flags of our own DELETE", async () => {
     const { sim, handovers } = await start();
     const call = await sim.placeCall({ caller: "100", exten: "9000" });
-    await until("the handover", () => handovers.length === 1);
+    await until("the handover", () => handovers.length === 1, 5000, 10);
     const ended: { cause: string; initiator: string }[] = [];
     handovers[0]?.control.events.on("hangup", (e) => ended.push(e));
     call.hangup(17);
-    await until("the hangup", () => ended.length === 1);
+    await until("the hangup", () => ended.length === 1, 5000, 10);
     expect(ended[0]).toMatchObject({ cause: "USER_BUSY", initiator: "caller" });
   });
 });

@@ -6,12 +6,14 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { AppError } from "../../../src/errors.js";
 import { AriClient, isAriGone } from "../../../src/pbx/asterisk/ari/client.js";
 import { isKnownAriEvent, type AriEvent } from "../../../src/pbx/asterisk/ari/events.js";
+import type { RestRecord } from "../../../src/pbx/asterisk/ari/testutil.js";
 import { sharedFixtures } from "../../shared-fixtures.js";
+import { useCleanups } from "../../wait.js";
 import { AriSim, type AriEventOrder, type AriSimOptions, type SimCall } from "./ari-sim.js";
 import type { ExternalMediaRequest, SimMediaEndpoint } from "./types.js";
 
@@ -59,11 +61,7 @@ class TestMedia implements SimMediaEndpoint {
 
 // ---- harness ------------------------------------------------------------------------------------------------------
 
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const cleanup = useCleanups();
 
 async function startSim(o: AriSimOptions = {}): Promise<{ sim: AriSim; medias: TestMedia[] }> {
   const medias: TestMedia[] = [];
@@ -75,7 +73,7 @@ async function startSim(o: AriSimOptions = {}): Promise<{ sim: AriSim; medias: T
     },
     ...o,
   });
-  cleanups.push(() => sim.close());
+  cleanup(() => sim.close());
   return { sim, medias };
 }
 
@@ -102,7 +100,7 @@ function makeClient(sim: AriSim, o: Partial<ConstructorParameters<typeof AriClie
   });
   const events: Json[] = [];
   client.events.on("event", (ev) => events.push(raw(ev)));
-  cleanups.push(() => client.stop());
+  cleanup(() => client.stop());
   return { client, events };
 }
 
@@ -142,7 +140,7 @@ function openMedia(sim: AriSim, connectionId: string, protocol = "media"): Promi
     ws.once("open", () => resolve(ws));
     ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once("error", reject);
-    cleanups.push(() => ws.terminate());
+    cleanup(() => ws.terminate());
   });
 }
 
@@ -162,17 +160,6 @@ async function bridgedCall(sim: AriSim, l: Listener): Promise<{ call: SimCall; m
 }
 
 // ---- recorded runs --------------------------------------------------------------------------------------------------
-
-interface RecordedRest {
-  seq: number;
-  method: string;
-  path: string;
-  query: Record<string, string> | null;
-  body: unknown;
-  status: number;
-  content_type: string | null;
-  response: unknown;
-}
 
 function jsonl<T>(run: string, file: string): T[] {
   return readFileSync(join(sharedFixtures("asterisk", run), file), "utf8")
@@ -208,7 +195,7 @@ describe("recorded runs replayed through AriClient", () => {
   const orders: AriEventOrder[] = [{ seed: 1 }, "events-first", "reply-first"];
   for (const [run, eventOrder] of RUNS.flatMap((r) => orders.map((o) => [r, o] as const))) {
     it(`${run} (${JSON.stringify(eventOrder)}): statuses, reply shapes, per-channel event order and event key sets match the recording`, async () => {
-      const rest = jsonl<RecordedRest>(run, "ari-rest.jsonl");
+      const rest = jsonl<RestRecord>(run, "ari-rest.jsonl");
       const recorded = jsonl<Json>(run, "ari-events.jsonl");
       const timeline = jsonl<Json>(run, "timeline.jsonl");
       // The recorded playback is 30 s long; only its order matters here.
@@ -222,7 +209,7 @@ describe("recorded runs replayed through AriClient", () => {
 
       for (const t of timeline) {
         if (t.kind === "rest") {
-          const r = rest.find((x) => x.seq === t.seq) as RecordedRest;
+          const r = rest.find((x) => x.seq === t.seq) as RestRecord;
           // The capture client listed the applications before opening its events socket (recorded `[]`).
           if (r.path.startsWith("/ari/applications/") && !l.client.connected) {
             l.client.start();
@@ -307,7 +294,7 @@ describe("recorded runs replayed through AriClient", () => {
       const ws = new WebSocket(`${sim.url.replace("http", "ws")}/ari/events?app=voiceagent&subscribeAll=false`, { headers: { Authorization: auth() } });
       ws.once("upgrade", (res) => resolve(res.headers as Json));
       ws.once("error", reject);
-      cleanups.push(() => ws.terminate());
+      cleanup(() => ws.terminate());
     });
     expect(Object.keys(headers).sort()).toEqual(Object.keys(handshake.headers).sort());
   });
@@ -601,7 +588,7 @@ describe("early media and applications", () => {
 
   it("works without a media factory: stub endpoints carry the channelvars", async () => {
     const sim = await AriSim.start();
-    cleanups.push(() => sim.close());
+    cleanup(() => sim.close());
     const l = await connected(sim);
     const rtp = await l.client.externalMedia({ channelId: "r", format: "slin16", externalHost: "127.0.0.1:4000" });
     expect(Object.keys(rtp.channelvars ?? {}).sort()).toEqual(["UNICASTRTP_LOCAL_ADDRESS", "UNICASTRTP_LOCAL_PORT"]);

@@ -8,15 +8,14 @@ import type { RemoteInfo } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { muLawDecodeSample } from "../../../src/audio/index.js";
 import { RtpPortPool } from "../../../src/media/rtp-port-pool.js";
 import { sharedFixtures } from "../../shared-fixtures.js";
+import { sleep, until, useCleanups } from "../../wait.js";
 import type { ExternalMediaRequest } from "./types.js";
 import { AudioSocketMediaPeer, ChanWebsocketMediaPeer, MediaWebSocketServer, RtpMediaPeer, asteriskMediaFactory } from "./media-peers.js";
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function jsonl(...parts: string[]): Record<string, unknown>[] {
   return readFileSync(sharedFixtures("asterisk", ...parts), "utf8")
@@ -28,23 +27,12 @@ function jsonl(...parts: string[]): Record<string, unknown>[] {
 async function openWs(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url, "media");
   ws.on("error", () => {});
-  cleanups.push(() => ws.terminate());
+  cleanup(() => ws.terminate());
   await new Promise<void>((r) => ws.once("open", () => r()));
   return ws;
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 interface RestLine {
   path: string;
@@ -77,7 +65,7 @@ describe("channelvars", () => {
         const req = requestOf(call.query);
         if (req.externalHost) req.externalHost = "127.0.0.1:9"; // the recording's 40000 may be taken here
         const peer = await asteriskMediaFactory()(req);
-        cleanups.push(() => peer.close());
+        cleanup(() => peer.close());
         expect(Object.keys(peer.channelvars)).toEqual(Object.keys(call.response.channelvars));
         if (req.transport === "websocket") {
           expect(peer.channelvars.MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE).toBe(call.response.channelvars.MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE);
@@ -111,22 +99,22 @@ describe("chan_websocket peer", () => {
       const channelName = /WebSocket\/INCOMING\/0x[0-9a-f]+/.exec(recordedStart)?.[0] as string;
 
       const server = await MediaWebSocketServer.start();
-      cleanups.push(() => server.close());
+      cleanup(() => server.close());
       const peer = new ChanWebsocketMediaPeer(requestOf(call.query));
-      cleanups.push(() => peer.close());
+      cleanup(() => peer.close());
       const url = server.register(peer);
       // the recording's ids in place of this peer's random ones
       const normalise = (t: string) => t.split(peer.connectionId).join(connId).split(peer.channelName).join(channelName);
 
       const ws = new WebSocket(url, connect.subprotocol);
-      cleanups.push(() => ws.terminate());
+      cleanup(() => ws.terminate());
       const rx: string[] = [];
       ws.on("message", (d, isBinary) => {
         if (!isBinary) rx.push(normalise((d as Buffer).toString("utf8")));
       });
       await new Promise<void>((r) => ws.once("open", () => r()));
       expect(ws.protocol).toBe("media");
-      await until(() => rx.length === 1, "MEDIA_START");
+      await until("MEDIA_START", () => rx.length === 1, 5000, 5);
       expect(rx[0]).toBe(recordedStart);
 
       // what the capture client sent, with the recorded spacing (capped)
@@ -139,7 +127,7 @@ describe("chan_websocket peer", () => {
         else ws.send(Buffer.alloc(l.size as number));
       }
       const expected = recordedRx.filter((t) => !t.includes("DTMF_END"));
-      await until(() => rx.length >= expected.length, "replies");
+      await until("replies", () => rx.length >= expected.length, 5000, 5);
       await sleep(100);
       expect(rx).toEqual(expected);
       expect(peer.stats.partialFramesDropped ?? 0).toBe(0);
@@ -156,9 +144,9 @@ describe("chan_websocket peer", () => {
       const recorded = jsonl("run1-ulaw-channel-playback", file).find((l) => l.kind === "rx_text" && (l.text as string).includes("DTMF_END"))?.text as string;
       const channelId = json ? (JSON.parse(recorded) as { channel_id: string }).channel_id : (/channel_id:(\S+)/.exec(recorded)?.[1] as string);
       const server = await MediaWebSocketServer.start();
-      cleanups.push(() => server.close());
+      cleanup(() => server.close());
       const peer = new ChanWebsocketMediaPeer({ channelId, app: "a", format: "slin16", transport: "websocket", encapsulation: "none", transportData: json ? "f(json)" : undefined });
-      cleanups.push(() => peer.close());
+      cleanup(() => peer.close());
       await openWs(server.register(peer));
       peer.sendDtmf("4");
       expect(peer.controlSent.at(-1)).toBe(recorded);
@@ -167,13 +155,13 @@ describe("chan_websocket peer", () => {
 
   it("drops partial frames, ignores long control messages and hangs up on oversized binary", async () => {
     const server = await MediaWebSocketServer.start();
-    cleanups.push(() => server.close());
+    cleanup(() => server.close());
     const peer = new ChanWebsocketMediaPeer({ channelId: "c", app: "a", format: "slin16", transport: "websocket", encapsulation: "none" }, { playoutPaused: true });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     const ws = await openWs(server.register(peer));
     ws.send(Buffer.alloc(1000)); // one frame + 360 bytes dropped
     ws.send(`MARK_MEDIA ${"x".repeat(200)}`);
-    await until(() => (peer.stats.oversizeControlIgnored ?? 0) === 1, "long control");
+    await until("long control", () => (peer.stats.oversizeControlIgnored ?? 0) === 1, 5000, 5);
     expect(peer.stats.partialFramesDropped).toBe(1);
     expect(peer.stats.partialBytesDropped).toBe(360);
     expect(peer.queueLength).toBe(1);
@@ -181,25 +169,25 @@ describe("chan_websocket peer", () => {
     let code = 0;
     ws.on("close", (c) => (code = c));
     ws.send(Buffer.alloc(65501));
-    await until(() => code !== 0, "hang up");
+    await until("hang up", () => code !== 0, 5000, 5);
     expect(peer.stats.oversizeBinaryHangups).toBe(1);
   });
 
   it("sends MEDIA_XOFF at the xoff level and MEDIA_XON at the xon level", async () => {
     const server = await MediaWebSocketServer.start();
-    cleanups.push(() => server.close());
+    cleanup(() => server.close());
     const peer = new ChanWebsocketMediaPeer({ channelId: "c", app: "a", format: "slin16", transport: "websocket", encapsulation: "none" }, { playoutPaused: true });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     const ws = await openWs(server.register(peer));
     const rx: string[] = [];
     ws.on("message", (d, isBinary) => void (!isBinary && rx.push((d as Buffer).toString())));
     for (let i = 0; i < 10; i++) ws.send(Buffer.alloc(640 * 100)); // 1000 frames = the whole queue (messages ≤ 65 500 bytes)
-    await until(() => peer.queueLength === 1000, "queue full");
+    await until("queue full", () => peer.queueLength === 1000, 5000, 5);
     expect(peer.stats.xoffSent).toBe(1);
     ws.send(Buffer.alloc(640));
-    await until(() => (peer.stats.framesDroppedQueueFull ?? 0) === 1, "queue overflow");
+    await until("queue overflow", () => (peer.stats.framesDroppedQueueFull ?? 0) === 1, 5000, 5);
     ws.send("FLUSH_MEDIA");
-    await until(() => rx.includes("MEDIA_XON"), "XON");
+    await until("XON", () => rx.includes("MEDIA_XON"), 5000, 5);
     expect(rx.filter((t) => t.startsWith("MEDIA_X"))).toEqual(["MEDIA_XOFF", "MEDIA_XON"]);
   });
 });
@@ -213,15 +201,15 @@ describe("RTP peer", () => {
       const recorded = jsonl(run, "rtp-rx-headers.jsonl");
       const sink = createSocket("udp4");
       await new Promise<void>((r) => sink.bind(0, "127.0.0.1", () => r()));
-      cleanups.push(() => sink.close());
+      cleanup(() => sink.close());
       const got: { msg: Buffer; rinfo: RemoteInfo }[] = [];
       sink.on("message", (msg, rinfo) => got.push({ msg, rinfo }));
       const peer = await RtpMediaPeer.create({ channelId: "m", app: "a", format, transport: "udp", encapsulation: "rtp", externalHost: `127.0.0.1:${sink.address().port}` });
-      cleanups.push(() => peer.close());
+      cleanup(() => peer.close());
       const rate = format === "ulaw" ? 8000 : 16000;
       const packets = peer.buildCallerPackets(new Int16Array((rate * 1200) / 1000).fill(value), rate);
       await peer.sendPackets(packets.slice(0, recorded.length));
-      await until(() => got.length === recorded.length, "packets");
+      await until("packets", () => got.length === recorded.length, 5000, 5);
       const fields = (m: Buffer) => ({
         version: (m[0] as number) >> 6,
         padding: ((m[0] as number) & 0x20) !== 0,
@@ -257,22 +245,22 @@ describe("RTP peer", () => {
   it("learns the first agent source (strict RTP) and sends RTCP to port + 1", async () => {
     const base = 20000 + 2 * randomInt(0, 15000);
     const { port, rtp, rtcp } = await new RtpPortPool(base, base + 41).bind("127.0.0.1");
-    cleanups.push(() => rtp.close());
-    cleanups.push(() => rtcp.close());
+    cleanup(() => rtp.close());
+    cleanup(() => rtcp.close());
     let rtcpGot = 0;
     rtcp.on("message", () => rtcpGot++);
     const peer = await RtpMediaPeer.create({ channelId: "m", app: "a", format: "ulaw", transport: "udp", encapsulation: "rtp", externalHost: `127.0.0.1:${port}` });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     await peer.sendCaller(new Int16Array(240), 8000);
-    await until(() => rtcpGot === 1, "RTCP");
+    await until("RTCP", () => rtcpGot === 1, 5000, 5);
     const pkt = Buffer.alloc(172);
     pkt[0] = 0x80;
     rtp.send(pkt, peer.port, "127.0.0.1");
-    await until(() => (peer.stats.packetsReceived ?? 0) === 1, "agent packet");
+    await until("agent packet", () => (peer.stats.packetsReceived ?? 0) === 1, 5000, 5);
     const stranger = createSocket("udp4");
-    cleanups.push(() => stranger.close());
+    cleanup(() => stranger.close());
     await new Promise<void>((r) => stranger.send(pkt, peer.port, "127.0.0.1", () => r()));
-    await until(() => (peer.stats.packetsFromUnknownSource ?? 0) === 1, "stranger dropped");
+    await until("stranger dropped", () => (peer.stats.packetsFromUnknownSource ?? 0) === 1, 5000, 5);
     expect(peer.agentAudio().pcm.length).toBe(160);
   });
 });
@@ -287,13 +275,13 @@ describe("AudioSocket peer", () => {
       s.on("data", (c) => chunks.push(c));
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    cleanup(() => new Promise<void>((r) => server.close(() => r())));
     const port = (server.address() as AddressInfo).port;
     const peer = new AudioSocketMediaPeer({ channelId: "m", app: "a", format: "slin16", transport: "tcp", encapsulation: "audiosocket", externalHost: `127.0.0.1:${port}`, data: uuid });
-    cleanups.push(() => peer.close());
+    cleanup(() => peer.close());
     await peer.ready;
     await peer.sendCaller(new Int16Array(320).fill(-2), 16000);
-    await until(() => Buffer.concat(chunks).length >= 19 + 643, "bytes");
+    await until("bytes", () => Buffer.concat(chunks).length >= 19 + 643, 5000, 5);
     const all = Buffer.concat(chunks);
     expect(all.subarray(0, 3)).toEqual(Buffer.from([0x01, 0x00, 0x10]));
     expect(all.subarray(3, 19).toString("hex")).toBe(uuid.replace(/-/g, ""));
@@ -301,7 +289,7 @@ describe("AudioSocket peer", () => {
     expect(all.readInt16LE(22)).toBe(-2);
     // a kind Asterisk does not accept makes it drop the connection
     sock?.write(Buffer.from([0x02, 0x00, 0x00]));
-    await until(() => peer.isClosed, "dropped");
+    await until("dropped", () => peer.isClosed, 5000, 5);
     expect(peer.stats.invalidMessages).toBe(1);
   });
 

@@ -1,13 +1,11 @@
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useCleanups } from "../../../../test/wait.js";
 import { AppError } from "../../../errors.js";
 import { EslConnection } from "./connection.js";
 import { serializeMessage } from "./parser.js";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 /** A scripted FreeSWITCH: hands each complete command (up to its blank line) to `onCommand`. */
 interface FakeFs {
@@ -49,7 +47,7 @@ async function connectPair(
   const socket = net.connect({ host: "127.0.0.1", port });
   await new Promise<void>((r) => socket.once("connect", r));
   const conn = new EslConnection(socket, options);
-  cleanups.push(async () => {
+  cleanup(async () => {
     conn.destroy();
     (await fsReady).socket.destroy();
     await new Promise<void>((r) => server.close(() => r()));

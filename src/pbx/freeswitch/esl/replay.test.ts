@@ -1,16 +1,14 @@
 // Replays of the recorded FreeSWITCH sessions over real sockets: our client must send byte-identical commands.
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useCleanups } from "../../../../test/wait.js";
 import { AppError } from "../../../errors.js";
 import { EslConnection } from "./connection.js";
 import { EslOutboundServer, type OutboundSession } from "./outbound-server.js";
 import type { EslEvent } from "./parser.js";
 import { ReplayPeer, loadSession, type Session } from "./testutil.js";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = useCleanups();
 
 /** A TCP server playing FreeSWITCH's side of `session`. */
 async function fakeFreeSwitch(session: Session): Promise<{ port: number; peer: Promise<ReplayPeer>; closed: Promise<void> }> {
@@ -23,7 +21,7 @@ async function fakeFreeSwitch(session: Session): Promise<{ port: number; peer: P
     socket.on("close", () => resolveClosed());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  cleanup(() => new Promise<void>((r) => server.close(() => r())));
   const addr = server.address() as net.AddressInfo;
   return { port: addr.port, peer, closed };
 }
@@ -135,7 +133,7 @@ describe("replay esl-outbound-json-ext101 through EslOutboundServer", () => {
       },
     });
     const { port } = await server.listen("127.0.0.1", 0);
-    cleanups.push(() => server.close());
+    cleanup(() => server.close());
     const socket = net.connect({ host: "127.0.0.1", port });
     const peer = new ReplayPeer(socket, s.chunks, "s2c", { closeWhenDone: true });
     await peer.done;
@@ -160,7 +158,7 @@ describe("replay esl-outbound-json-ext101 through EslOutboundServer", () => {
     let called = false;
     const server = new EslOutboundServer({ allow: ["10.0.0.0/8"], onSession: () => (called = true) });
     const { port } = await server.listen("127.0.0.1", 0);
-    cleanups.push(() => server.close());
+    cleanup(() => server.close());
     const socket = net.connect({ host: "127.0.0.1", port });
     const received: Buffer[] = [];
     socket.on("data", (d: Buffer) => received.push(d));
