@@ -179,6 +179,8 @@ export interface RealtimeTurnDetection {
   eagerness?: "low" | "medium" | "high" | "auto" | undefined;
   /** false: the caller's speech does not cancel the model's response (barge-in off). Default true. */
   interruptResponse?: boolean | undefined;
+  /** false: the end of the caller's turn commits the audio but does not start a response. Default true. */
+  createResponse?: boolean | undefined;
 }
 
 export interface RealtimeSessionConfig {

@@ -414,3 +414,237 @@ Help with orders.
     expect(r.conv.snapshot().runner?.history.map((h) => h.message.content).slice(0, 2)).toEqual(["Welcome.", "I need help"]);
   });
 });
+
+describe("RealtimeConversation: playbook features", () => {
+  const COLLECT_PB = `---
+realtime: { provider: openai, apiKey: sk-test }
+greeting: false
+dtmf:
+  "1": { action: collect, collector: account, var: account }
+  "2": { action: hangup }
+dtmfCollectors:
+  account:
+    description: the account number
+    digits: 4
+    retries: 1
+    prompt: "Enter your four digit account number."
+    validation: { pattern: "12[0-9]*", errorMessage: "That is not an account number." }
+  pin:
+    description: the PIN
+    minDigits: 2
+    maxDigits: 6
+    interDigitTimeoutMs: 300
+    prompt: "Now your PIN."
+---
+You are a bank.
+`;
+  const instructionsOf = (i: number) => ofType(i, "response.create").map((e) => (e.response as { instructions?: string } | undefined)?.instructions);
+  const systemNotes = (i: number) =>
+    ofType(i, "conversation.item.create")
+      .map((e) => e.item as { role?: string; content?: { text: string }[] })
+      .filter((it) => it.role === "system")
+      .map((it) => it.content?.[0]?.text);
+
+  it("a collect key action runs the collector: prompt spoken word for word, keys go to it, a wrong entry re-prompts, a valid one sets the variable and the model replies", async () => {
+    sim.realtime.replies.push(
+      { text: "Enter your four digit account number.", audioMs: 200 },
+      { text: "That is not an account number.", audioMs: 200 },
+      { text: "Enter your four digit account number.", audioMs: 200 },
+      { text: "Thanks, found it.", audioMs: 200 },
+    );
+    const r = start(COLLECT_PB);
+    await r.conv.start();
+    r.leg.pushDtmf("1");
+    await r.waitFor("trackEnd", (e) => e.playId.startsWith("collect-"));
+    expect(instructionsOf(0)[0]).toContain('"Enter your four digit account number."');
+    // Key actions are suspended while collecting: "2" (hangup) and "1" are digits now. 4 digits = the exact length.
+    for (const d of "9921") r.leg.pushDtmf(d);
+    await until(() => ofType(0, "response.create").length === 3);
+    expect(instructionsOf(0)[1]).toContain('"That is not an account number."');
+    expect(instructionsOf(0)[2]).toContain('"Enter your four digit account number."');
+    for (const d of "1234") r.leg.pushDtmf(d);
+    const collected = await r.waitFor("collected");
+    expect(collected).toMatchObject({ collector: "account", var: "account", digits: "1234", valid: true, attempt: 2 });
+    await r.waitFor("addHistory", (e) => e.text === "Thanks, found it.");
+    expect(systemNotes(0)).toEqual(["[keypad input for account: 1234]"]);
+    expect(instructionsOf(0)).toHaveLength(4);
+    expect(instructionsOf(0)[3]).toBeUndefined(); // the model answers the result in its own words
+    expect(r.events.some((e) => e.event === "hangup")).toBe(false);
+    // No key was told to the model as a bare key press.
+    const userItems = ofType(0, "conversation.item.create").filter((e) => (e.item as { role?: string }).role === "user");
+    expect(userItems).toEqual([]);
+    const snap = r.conv.snapshot().runner!;
+    expect(snap.collected).toEqual({ account: "1234" });
+    expect(snap.variables).toMatchObject({ account: "1234" });
+    expect(snap.history.map((h) => h.message.content)).toContain("[keypad input for account: 1234]");
+  });
+
+  it("collect_digits from the model: no continuation response, the inter-digit timeout ends the input, and caller speech meanwhile never reaches the model", async () => {
+    sim.realtime.replies.push(
+      { text: "", functionCall: { name: "collect_digits", arguments: '{"collector":"pin","var":"pin"}', callId: "call_c" } },
+      { text: "Now your PIN.", audioMs: 200 },
+      { text: "PIN accepted.", audioMs: 200 },
+    );
+    const r = start(COLLECT_PB);
+    await r.conv.start();
+    await until(() => ofType(0, "session.update").length > 0);
+    expect((ofType(0, "session.update")[0]!.session as SessionJson).tools!.map((t) => t.name)).toContain("collect_digits");
+    callerTurn(r.leg);
+    await r.waitFor("trackEnd", (e) => e.playId.startsWith("collect-"));
+    expect(ofType(0, "conversation.item.create")[0]!.item).toMatchObject({ type: "function_call_output", call_id: "call_c", output: '{"ok":true}' });
+    expect(instructionsOf(0)).toEqual([expect.stringContaining('"Now your PIN."')]);
+    // The caller talks while the collector waits: the model hears silence (no speech_started, no response).
+    const startsBefore = conn(0).sent.filter((e) => e.type === "input_audio_buffer.speech_started").length;
+    callerTurn(r.leg);
+    r.leg.pushDtmf("4");
+    r.leg.pushDtmf("2");
+    const collected = await r.waitFor("collected");
+    expect(collected).toMatchObject({ collector: "pin", var: "pin", digits: "42", valid: true, attempt: 1 });
+    await r.waitFor("addHistory", (e) => e.text === "PIN accepted.");
+    expect(conn(0).sent.filter((e) => e.type === "input_audio_buffer.speech_started")).toHaveLength(startsBefore);
+    expect(systemNotes(0)).toEqual(["[keypad input for pin: 42]"]);
+    expect(instructionsOf(0)).toHaveLength(2);
+    expect(r.events.filter((e) => e.event === "functionResult")).toMatchObject([{ name: "collect_digits", ok: true }]);
+  });
+
+  it("a collector that fails after its retries: collected {valid:false}, the failure note, and the model replies", async () => {
+    sim.realtime.replies.push({ text: "Enter.", audioMs: 100 }, { text: "Bad.", audioMs: 100 }, { text: "Enter.", audioMs: 100 }, { text: "Let me get someone.", audioMs: 100 });
+    const r = start(COLLECT_PB);
+    await r.conv.start();
+    r.leg.pushDtmf("1");
+    await r.waitFor("trackEnd", (e) => e.playId.startsWith("collect-"));
+    for (const d of "0000") r.leg.pushDtmf(d);
+    await until(() => ofType(0, "response.create").length === 3);
+    await until(() => r.events.filter((e) => e.event === "trackEnd").length === 3); // error message, then the prompt again
+    for (const d of "9999") r.leg.pushDtmf(d);
+    const collected = await r.waitFor("collected");
+    expect(collected).toMatchObject({ valid: false, attempt: 2, digits: "9999" });
+    await until(() => ofType(0, "response.create").length === 4);
+    expect(systemNotes(0)).toEqual(["[keypad input for account failed after 2 attempts]"]);
+    expect(r.conv.snapshot().runner!.collected).toEqual({});
+  });
+
+  it("a greeting with interruptible: false is not cut by caller speech, the server is told not to cut or answer meanwhile, and the caller is answered after it", async () => {
+    const pb = PLAYBOOK.replace("greeting: false", 'greeting: { text: "Welcome to Northwind, the home of fine goods.", interruptible: false }');
+    sim.realtime.replies.push({ text: "Welcome to Northwind, the home of fine goods.", audioMs: 3000, deltaIntervalMs: 40 }, { text: "How can I help?", audioMs: 200 });
+    const r = start(pb);
+    await r.conv.start();
+    const started = await r.waitFor("trackStart", (e) => e.playId === "greeting");
+    r.leg.pushCaller(tone(300, 16000));
+    r.leg.pushCallerSilence(700);
+    await r.waitFor("speaking");
+    const greeting = await r.waitFor("trackEnd", (e) => e.playId === started.playId, 8000);
+    expect(greeting).toMatchObject({ reason: "finished", duration: 3000 });
+    expect(r.events.some((e) => e.event === "interruption")).toBe(false);
+    expect(ofType(0, "conversation.item.truncate")).toEqual([]);
+    expect(ofType(0, "response.cancel")).toEqual([]);
+    // session.update (protected) goes before the greeting's response.create; the full set-up is restored after it.
+    const types = conn(0).received.map((e) => e.type).filter((t) => t !== "input_audio_buffer.append");
+    expect(types.slice(0, 3)).toEqual(["session.update", "session.update", "response.create"]);
+    const td = (i: number) => (ofType(0, "session.update")[i]!.session as SessionJson).audio!.input.turn_detection;
+    expect(td(1)).toMatchObject({ interrupt_response: false, create_response: false });
+    await until(() => ofType(0, "session.update").length === 3);
+    expect(td(2)).toMatchObject({ interrupt_response: true, create_response: true });
+    // The caller's words are answered, once, after the greeting.
+    const reply = await r.waitFor("trackEnd", (e) => e.playId !== "greeting", 8000);
+    expect(reply.reason).toBe("finished");
+    expect(conn(0).sent.filter((e) => e.type === "response.created")).toHaveLength(2);
+    // On the caller's side the reply follows the whole greeting (media time of the frames the leg sent).
+    const greetingFrames = r.leg.captured.filter((f) => f.playId === "greeting");
+    const greetingEnd = Math.max(...greetingFrames.map((f) => f.timestampMs + (f.pcm.length * 1000) / f.sampleRate));
+    const replyStart = Math.min(...r.leg.captured.filter((f) => f.playId === reply.playId).map((f) => f.timestampMs));
+    expect(replyStart).toBeGreaterThanOrEqual(greetingEnd);
+  });
+
+  it("an explicit interrupt command still cuts a non-interruptible greeting, and the session leaves protected mode", async () => {
+    const pb = PLAYBOOK.replace("greeting: false", 'greeting: { text: "A very long welcome message.", interruptible: false }');
+    sim.realtime.replies.push({ text: "A very long welcome message.", audioMs: 4000, deltaIntervalMs: 40 });
+    const r = start(pb);
+    await r.conv.start();
+    await r.waitFor("trackStart", (e) => e.playId === "greeting");
+    r.leg.pushCaller(tone(300, 16000));
+    await r.waitFor("speaking");
+    expect(r.events.some((e) => e.event === "interruption")).toBe(false);
+    r.conv.handleCommand({ command: "interrupt" });
+    const cut = await r.waitFor("interruption");
+    expect(cut).toMatchObject({ playId: "greeting", reason: "command" });
+    await until(() => ofType(0, "session.update").length === 3);
+    const td = (ofType(0, "session.update")[2]!.session as SessionJson).audio!.input.turn_detection;
+    expect(td).toMatchObject({ interrupt_response: true, create_response: true });
+    expect(ofType(0, "response.cancel")).toHaveLength(1);
+    expect(ofType(0, "conversation.item.truncate")).toHaveLength(1);
+  });
+
+  it("follow-up: after the agent's last utterance and caller silence the follow-up text is spoken word for word, then the goodbye and hangup maxFollowUp", async () => {
+    const pb = PLAYBOOK.replace("greeting: false", 'greeting: "Hi there."\nfollowup: { timeout: 300, max: 1, text: "Are you still there?", goodbye: "Goodbye then." }');
+    sim.realtime.replies.push({ text: "Hi there.", audioMs: 200 }, { text: "Are you still there?", audioMs: 200 }, { text: "Goodbye then.", audioMs: 200 });
+    const r = start(pb);
+    await r.conv.start();
+    const end = await r.conv.closed;
+    expect(end).toMatchObject({ reason: "maxFollowUp", initiator: "agent" });
+    const said = instructionsOf(0);
+    expect(said).toHaveLength(3);
+    expect(said[1]).toContain('"Are you still there?"');
+    expect(said[2]).toContain('"Goodbye then."');
+    const tracks = r.events.filter((e) => e.event === "trackEnd").map((e) => (e as { playId: string; reason: string }).playId.replace(/-\d+$/, ""));
+    expect(tracks).toEqual(["greeting", "followup", "goodbye"]);
+    const names = r.events.map((e) => e.event);
+    expect(names.lastIndexOf("trackEnd")).toBeLessThan(names.indexOf("hangup"));
+    expect(r.conv.snapshot().runner!.followUps).toBe(1);
+    // The goodbye is not interruptible: it went out protected.
+    expect(ofType(0, "session.update").some((e) => ((e.session as SessionJson).audio?.input.turn_detection as { create_response?: boolean } | undefined)?.create_response === false)).toBe(true);
+  });
+
+  it("follow-up without text: the silence note goes to the model, which replies; caller speech resets the count", async () => {
+    const pb = PLAYBOOK.replace("greeting: false", 'greeting: "Hi."\nfollowup: { timeout: 500, max: 1 }');
+    sim.realtime.replies.push({ text: "Hi.", audioMs: 100 }, { text: "Anything else?", audioMs: 100 }, { text: "Sure.", audioMs: 100 }, { text: "Still there?", audioMs: 100 });
+    const r = start(pb);
+    await r.conv.start();
+    await r.waitFor("addHistory", (e) => e.text === "Anything else?");
+    expect(systemNotes(0)).toEqual(["[the caller has been silent for 1 seconds]"]);
+    expect(instructionsOf(0)[1]).toBeUndefined();
+    // The caller speaks: the count starts again, so the next silence brings another follow-up rather than the hangup.
+    callerTurn(r.leg);
+    await r.waitFor("addHistory", (e) => e.text === "Sure.");
+    await r.waitFor("addHistory", (e) => e.text === "Still there?");
+    expect(systemNotes(0)).toHaveLength(2);
+    expect(r.events.some((e) => e.event === "hangup")).toBe(false);
+    expect(r.conv.snapshot().runner!.followUps).toBe(2);
+  });
+
+  it("tts with base64 audio plays through the leg without the model, streamed chunks split mid-sample included", async () => {
+    const r = start();
+    await r.conv.start();
+    const pcm = tone(200, 16000);
+    const bytes = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+    r.conv.handleCommand({ command: "tts", base64: true, text: bytes.subarray(0, 3001).toString("base64"), playId: "clip", streaming: true });
+    r.conv.handleCommand({ command: "tts", base64: true, text: bytes.subarray(3001).toString("base64"), playId: "clip", endOfStream: true });
+    const end = await r.waitFor("trackEnd", (e) => e.playId === "clip");
+    expect(end).toMatchObject({ reason: "finished", duration: 200 });
+    expect(sentMs(r.leg, "clip")).toBe(200);
+    const played = r.leg.captured.filter((f) => f.playId === "clip").flatMap((f) => Array.from(f.pcm));
+    expect(played).toEqual(Array.from(pcm));
+    expect(ofType(0, "response.create")).toEqual([]);
+    expect(r.events.some((e) => e.event === "error")).toBe(false);
+    // 8 kHz audio is resampled to the leg's rate.
+    r.conv.handleCommand({ command: "tts", base64: true, text: Buffer.from(tone(100, 8000).buffer).toString("base64"), playId: "clip8", option: { sampleRate: 8000 } });
+    await r.waitFor("trackEnd", (e) => e.playId === "clip8");
+    expect(sentMs(r.leg, "clip8")).toBe(100);
+  });
+
+  it("tts base64 with autoHangup hangs up once it has played; an interruptible clip is cut by caller speech", async () => {
+    sim.realtime.replies.push({ text: "Yes?", audioMs: 100 });
+    const r = start();
+    await r.conv.start();
+    const long = tone(3000, 16000);
+    r.conv.handleCommand({ command: "tts", base64: true, text: Buffer.from(long.buffer).toString("base64"), playId: "long" });
+    await r.waitFor("trackStart", (e) => e.playId === "long");
+    r.leg.pushCaller(tone(300, 16000));
+    const cut = await r.waitFor("interruption", (e) => e.playId === "long");
+    expect(cut.reason).toBe("bargeIn");
+    r.conv.handleCommand({ command: "tts", base64: true, text: Buffer.from(tone(100, 16000).buffer).toString("base64"), playId: "bye", autoHangup: true, queue: true });
+    const end = await r.conv.closed;
+    expect(end.reason).toBe("autohangup");
+    expect(r.events.find((e) => e.event === "trackEnd" && e.playId === "bye")).toMatchObject({ reason: "finished" });
+  });
+});

@@ -10,6 +10,10 @@
  *     leg's ledger says the caller heard of that item
  *  function calls -> RealtimeScenes (playbook tools, scene switches) -> function_call_output, then, after the
  *     response is done, response.create (a scene switch first sends session.update with the new instructions)
+ *  DTMF -> key actions, or a DTMF collector (the scene runner's CollectorRun; prompts spoken by the model word for
+ *     word), or a message to the model; caller silence after the agent spoke -> `followup` (§2.11)
+ *  non-interruptible speech (greeting `interruptible: false`, collector prompts, `say`, goodbye) -> never cut by
+ *     the caller: no barge-in, and the session runs protected (interrupt_response/create_response off) meanwhile
  *  transcripts -> asrDelta/asrFinal, llmDelta, addHistory, and the history the post-call hook reads. The model's
  *     transcript runs ahead of its audio, so an agent turn enters the history when its audio has played out (all
  *     of it) or was cut (the words heard), never when the text arrives.
@@ -28,7 +32,7 @@ import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import { realClock } from "../../media/clock.js";
 import { TypedEmitter } from "../../media/emitter.js";
 import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
-import type { HistoryEntry } from "../../playbook/runner/index.js";
+import { CollectorRun, type CollectorResult, type HistoryEntry } from "../../playbook/runner/index.js";
 import type { Playbook } from "../../playbook/types.js";
 import type { CallFacts } from "../../playbook/variables.js";
 import type { RealtimeEvent, RealtimeProvider, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
@@ -43,6 +47,7 @@ import type {
   ErrorSender,
 } from "../conversation.js";
 import type { ControlRequest } from "../serial/serial-conversation.js";
+import { pcmFromBase64 } from "../serial/commands.js";
 import { loadSoundSource } from "../serial/sound-source.js";
 import { heardText } from "../turn/heard-text.js";
 import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf, type LegCodec } from "./audio-bridge.js";
@@ -107,6 +112,8 @@ interface Item {
   cut: boolean;
   /** Its assistant history entry was written (after playout, or at the cut). */
   recorded: boolean;
+  /** Caller speech may cut it (false: greeting with `interruptible: false`, collector prompts, `say`, goodbye). */
+  interruptible: boolean;
 }
 
 interface Response {
@@ -123,12 +130,26 @@ interface Response {
   /** playId for its first audio item (a `tts` command's). */
   playId: string | undefined;
   items: number;
+  interruptible: boolean;
+  /** A `collect_digits` call started a collector: its result, not this response, brings the next reply. */
+  collecting: boolean;
 }
 
 interface CreateRequest {
   instructions?: string | undefined;
   playId?: string | undefined;
   autoHangup?: boolean | undefined;
+  /** false: caller speech never cuts it (default true). */
+  interruptible?: boolean | undefined;
+}
+
+/** A sound played through the leg (a file, or `tts` base64 audio): not a model item. */
+interface LegPlay {
+  interruptible: boolean;
+  /** Stopped (barge-in, interrupt, replaced): its `autoHangup` is off. */
+  cut?: boolean | undefined;
+  /** `tts base64 streaming`: more chunks may follow (rate, resampler and odd byte carried across them). */
+  open?: { rate: number; resampler: AlignedResampler | undefined; carry: number | undefined; autoHangup: boolean } | undefined;
 }
 
 const DEFAULT_TRANSCRIPTION = { model: "gpt-4o-mini-transcribe" };
@@ -185,6 +206,27 @@ export class RealtimeConversation implements Conversation {
   private bargeIns = 0;
   private lastCallerFrameAt = 0;
   private inactivityTimer: TimerHandle | undefined;
+
+  /** Sounds playing (or loading) on the leg that are not model items, by playId. */
+  private readonly legPlays = new Map<string, LegPlay>();
+  /** The DTMF collector running (§2.10), reusing the scene runner's CollectorRun. */
+  private collector: CollectorRun | undefined;
+  /** The session's turn detection is in "protected" mode (no server cut, no server response) for a non-interruptible response. */
+  private protectedTurn = false;
+  /** The protection each `session.update` not yet acknowledged carries, oldest first. */
+  private readonly updateStates: boolean[] = [];
+  /** The protection in force on the server as of the last `session.updated` received. */
+  private serverProtected = false;
+  /** The caller ended a turn while protected: we ask for its answer once the protected response is done. */
+  private owedAnswer = false;
+  private paused = false;
+  private toolsRunning = 0;
+  /** `tts base64 streaming` utterances stopped while the client still streams them: the rest is dropped. */
+  private readonly droppedStreams = new Set<string>();
+  private followupTimer: TimerHandle | undefined;
+  private followupArmedAt = 0;
+  private followupRemaining: number | undefined;
+  private followupCount = 0;
 
   constructor(private readonly options: RealtimeConversationOptions) {
     this.leg = options.leg;
@@ -302,18 +344,32 @@ export class RealtimeConversation implements Conversation {
 
   /** The initial scene's plays, then the greeting: a fixed text is spoken by the model word for word. */
   private greet(): void {
-    for (const p of this.scenes.scene.plays) this.playFile(p.file);
+    for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
     const g = this.options.playbook.greeting;
     if (g === false) return;
-    if (g.play) this.playFile(g.play);
-    if (g.text !== undefined) {
-      const text = this.scenes.render(g.text).trim();
-      if (text !== "") this.requestResponse({ instructions: SAY_EXACTLY + JSON.stringify(text), playId: "greeting" });
-    } else if (g.generate) this.requestResponse({});
+    if (g.play) this.playFile(g.play, { interruptible: g.interruptible });
+    if (g.text !== undefined) this.say(g.text, { interruptible: g.interruptible, playId: "greeting" });
+    else if (g.generate) this.requestResponse({ interruptible: g.interruptible });
+  }
+
+  /**
+   * A fixed text (template source) spoken by the model word for word, as its own response; queued behind what
+   * is being said. Returns its playId (undefined when it renders empty).
+   */
+  private say(source: string, opts: { interruptible: boolean; playId?: string; prefix?: string }): string | undefined {
+    const text = this.scenes.render(source).trim();
+    if (text === "") return undefined;
+    const playId = opts.playId ?? `${opts.prefix ?? "say"}-${++this.seq}`;
+    this.requestResponse({ instructions: SAY_EXACTLY + JSON.stringify(text), playId, interruptible: opts.interruptible });
+    return playId;
   }
 
   private attach(session: RealtimeSession): void {
     this.session = session;
+    // The provider sent the full set-up on connect (never protected).
+    this.updateStates.length = 0;
+    this.updateStates.push(false);
+    this.serverProtected = false;
     void this.eventLoop(session);
   }
 
@@ -343,8 +399,10 @@ export class RealtimeConversation implements Conversation {
 
   private onServerEvent(ev: RealtimeEvent): void {
     switch (ev.type) {
-      case "ready":
       case "session_updated":
+        this.serverProtected = this.updateStates.shift() ?? this.serverProtected;
+        return;
+      case "ready":
       case "closed":
         return;
       case "speech_started":
@@ -384,6 +442,7 @@ export class RealtimeConversation implements Conversation {
 
   private onCallerSpeech(): void {
     this.speechStartMs = this.leg.nowMs;
+    this.resetFollowup();
     this.emit({ event: "speaking", trackId: this.callId, startTime: this.speechStartMs });
     this.bargeIn("bargeIn");
   }
@@ -396,6 +455,19 @@ export class RealtimeConversation implements Conversation {
     this.emit({ event: "silence", trackId: this.callId, startTime: start, duration: Math.max(0, this.leg.nowMs - start), reason: "vad" });
     this.emit({ event: "eou", trackId: this.callId, completed: true });
     if (itemId && !this.pendingUser.has(itemId)) this.pendingUser.set(itemId, this.scenes.add({ role: "user", content: "" }));
+    // §2.10: caller speech cancels an interruptible collector and is a normal turn (a non-interruptible one never
+    // hears it: the caller's audio reaches the model as silence while it runs).
+    if (this.collector?.interruptible) {
+      this.collector.cancel();
+      this.collector = undefined;
+    }
+    // The turn ended while the server ran protected (create_response off for a non-interruptible response): the
+    // server did not answer it, so we ask for the answer once that response is done, or at once when it already is.
+    // Server events are ordered with its `session.updated`s, so `serverProtected` is the state this turn saw.
+    if (this.serverProtected) {
+      if (this.protectedTurn) this.owedAnswer = true;
+      else if (!this.activeResponse && !this.requested && !this.ending) this.requestResponse({});
+    }
   }
 
   private onInputTranscript(itemId: string, final: boolean, delta: string, text: string): void {
@@ -408,6 +480,7 @@ export class RealtimeConversation implements Conversation {
     this.pendingUser.delete(itemId);
     const t = text.trim();
     if (t === "") return; // the placeholder stays empty and is left out of the snapshot
+    this.resetFollowup();
     this.asrIndex++;
     if (placeholder) placeholder.message = { role: "user", content: t };
     else this.scenes.add({ role: "user", content: t });
@@ -430,9 +503,12 @@ export class RealtimeConversation implements Conversation {
       continued: false,
       playId: req.playId,
       items: 0,
+      interruptible: req.interruptible !== false,
+      collecting: false,
     };
     this.responses.set(id, r);
     this.activeResponse = r;
+    this.cancelFollowup();
   }
 
   /** The item's record, created at its first audio or transcript. */
@@ -443,7 +519,21 @@ export class RealtimeConversation implements Conversation {
     let playId = r && r.items === 0 && r.playId !== undefined ? r.playId : `rt-${++this.seq}`;
     if (this.byPlayId.has(playId)) playId = `${playId}-${++this.seq}`;
     if (r) r.items++;
-    item = { itemId, responseId, playId, receivedMs: 0, transcript: "", transcriptDone: false, written: false, audioDone: false, ended: false, playedOut: false, cut: false, recorded: false };
+    item = {
+      itemId,
+      responseId,
+      playId,
+      receivedMs: 0,
+      transcript: "",
+      transcriptDone: false,
+      written: false,
+      audioDone: false,
+      ended: false,
+      playedOut: false,
+      cut: false,
+      recorded: false,
+      interruptible: r?.interruptible ?? true,
+    };
     this.items.set(itemId, item);
     this.byPlayId.set(playId, item);
     return item;
@@ -515,25 +605,31 @@ export class RealtimeConversation implements Conversation {
       r.pendingTools++;
       r.hadTools = true;
     }
+    this.toolsRunning++;
     const session = this.session;
     const started = this.wall();
     void this.scenes
       .runTool(name, args)
       .catch((err: unknown): ToolOutcome => ({ ok: false, content: JSON.stringify({ error: (err as Error).message }) }))
       .then((out) => {
+        this.toolsRunning--;
         if (this.end) return;
         // The output goes to the session that asked (after a reconnect the new one has never heard of this call).
         if (session === this.session) session?.sendFunctionOutput(callId, out.content);
         this.scenes.add({ role: "tool", toolCallId: callId, content: out.content }, { name });
         this.emit({ event: "functionResult", callId, name, ok: out.ok, result: out.content.slice(0, 2000), durationMs: this.wall() - started });
         if (out.dtmf !== undefined) this.events.emit("control", { command: "dtmf", digits: out.dtmf });
-        if (out.play !== undefined) this.playFile(out.play);
+        if (out.play !== undefined) this.playFile(out.play, { interruptible: false });
+        if (out.collect && !this.ending) {
+          if (r) r.collecting = true;
+          this.startCollector(out.collect.collector, out.collect.var, out.collect.prompt);
+        }
         if (r) {
           if (out.sceneChanged) r.sceneChanged = true;
           if (out.terminal && !r.terminal) r.terminal = out.terminal;
           r.pendingTools--;
           this.maybeContinue(r);
-        } else if (out.sceneChanged) this.session?.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
+        } else if (out.sceneChanged) this.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
       });
   }
 
@@ -545,9 +641,17 @@ export class RealtimeConversation implements Conversation {
     if (r) {
       r.done = true;
       if (status !== "completed") r.cancelled = true;
+      // A fixed text the model did not speak at all: its utterance is over (a collector waits for its prompt's end).
+      if (r.playId !== undefined && r.items === 0) this.collector?.onPlayEnded(r.playId);
       this.maybeContinue(r);
     }
     this.sendQueuedCreate();
+    this.syncProtection();
+    if (this.owedAnswer && !this.protectedTurn) {
+      this.owedAnswer = false;
+      if (!this.activeResponse && !this.requested && !this.ending) this.requestResponse({});
+    }
+    this.maybeArmFollowup();
   }
 
   /**
@@ -558,8 +662,8 @@ export class RealtimeConversation implements Conversation {
     if (!r.done || r.pendingTools > 0 || r.continued) return;
     r.continued = true;
     if (r.sceneChanged) {
-      this.session?.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
-      for (const p of this.scenes.scene.plays) this.playFile(p.file);
+      this.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
+      for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
     }
     if (r.terminal) {
       void this.terminalAfterPlayout(r.terminal, "tool");
@@ -569,7 +673,7 @@ export class RealtimeConversation implements Conversation {
       void this.terminalAfterPlayout({ kind: "hangup" }, "tool", { reason: "autohangup", initiator: "client" });
       return;
     }
-    if (r.hadTools && !this.ending) this.requestResponse({});
+    if (r.hadTools && !this.ending && !r.collecting) this.requestResponse({});
   }
 
   // ---------------------------------------------------------------------------------------------- responses
@@ -582,7 +686,45 @@ export class RealtimeConversation implements Conversation {
       return;
     }
     this.requested = req;
+    this.cancelFollowup();
+    this.syncProtection();
     this.session.createResponse(req.instructions !== undefined ? { instructions: req.instructions } : {});
+  }
+
+  /**
+   * A non-interruptible response (greeting with `interruptible: false`, collector prompts, `say`, goodbye) must
+   * not be cut by the server either: while one is requested or active, the session's turn detection runs with
+   * `interrupt_response: false` (the server does not cancel it on caller speech) and `create_response: false`
+   * (the caller's words are still committed and transcribed, but answered only after it: see `owedAnswer`).
+   * Sent before the `response.create` on the same socket, so the server applies it first. Local turn detection
+   * needs nothing: the server never cuts or answers on its own there.
+   */
+  private syncProtection(): void {
+    if (this.local || !this.session) return;
+    const want = (this.activeResponse !== undefined && !this.activeResponse.interruptible) || this.requested?.interruptible === false;
+    if (want === this.protectedTurn) return;
+    this.protectedTurn = want;
+    const td = this.sessionConfig().turnDetection as NonNullable<RealtimeSessionConfig["turnDetection"]>;
+    this.updateSession({ turnDetection: want ? { ...td, interruptResponse: false, createResponse: false } : td });
+  }
+
+  /** `session.update`, remembering the protection it carries until the server acknowledges it. */
+  private updateSession(config: RealtimeSessionConfig): void {
+    if (!this.session) return;
+    this.updateStates.push(this.protectedTurn);
+    this.session.updateSession(config);
+  }
+
+  /**
+   * Something caller speech may not cut is playing or being spoken. (A non-interruptible text only requested, not
+   * started, does not count: a barge-in cuts what plays before it and leaves the request alone.)
+   */
+  private uninterruptible(): boolean {
+    const a = this.activeResponse;
+    if (a && !a.done && !a.cancelled && !a.interruptible) return true;
+    for (const i of this.items.values()) if (i.written && !i.ended && !i.cut && !i.interruptible) return true;
+    for (const p of this.legPlays.values()) if (!p.interruptible) return true;
+    return false;
   }
 
   private sendQueuedCreate(): void {
@@ -599,16 +741,43 @@ export class RealtimeConversation implements Conversation {
    * the audio already released ahead), never to what was received or sent.
    */
   private bargeIn(reason: "bargeIn" | "command"): void {
-    if (reason === "bargeIn" && !this.bargeInEnabled) return;
+    // §2.7: what is not interruptible is never cut by the caller (explicit commands always can).
+    if (reason === "bargeIn" && (!this.bargeInEnabled || this.uninterruptible())) return;
     const live = [...this.items.values()].filter((i) => i.written && !i.ended && !i.cut);
     const active = this.activeResponse;
-    if (live.length === 0 && !active && !this.requested) return;
+    if (live.length === 0 && !active && !this.requested && this.legPlays.size === 0) return;
+    // Taken before the clear: the leg reports their trackEnd from inside it.
+    const legPlays = [...this.legPlays];
+    this.legPlays.clear();
+    for (const [playId, lp] of legPlays) {
+      lp.cut = true;
+      if (lp.open) this.droppedStreams.add(playId);
+    }
     const result = this.leg.closed ? undefined : this.leg.clear({ fadeOutMs: reason === "bargeIn" ? this.fadeOutMs : 0 });
     if (active && !active.done) {
       active.cancelled = true;
       this.session?.cancelResponse();
     }
-    if (reason === "bargeIn") this.queuedCreates.length = 0;
+    if (reason === "bargeIn") {
+      // What was queued to answer is dropped; fixed non-interruptible speech (a collector prompt, a goodbye) stays.
+      const keep = this.queuedCreates.filter((q) => q.interruptible === false);
+      this.queuedCreates.length = 0;
+      this.queuedCreates.push(...keep);
+    }
+    for (const [playId] of legPlays) {
+      const play = result?.plays.find((p) => p.playId === playId);
+      if (!play) continue; // still loading: it is never written
+      this.emit({
+        event: "interruption",
+        trackId: this.agentTrack,
+        playId,
+        reason,
+        subtitle: "",
+        position: 0,
+        totalDuration: Math.round(play.totalMs),
+        current: Math.round(play.playedMs),
+      });
+    }
     for (const item of live) {
       const play = result?.plays.find((p) => p.playId === item.playId);
       const playedMs = Math.min(play?.playedMs ?? 0, item.receivedMs);
@@ -647,24 +816,37 @@ export class RealtimeConversation implements Conversation {
       // response was cut short) the words that came are what was said; otherwise wait for the final one.
       if (e.reason === "finished" && !item.cut && (item.transcriptDone || this.responses.get(item.responseId)?.done !== false)) this.record(item, item.transcript);
     }
+    if (!this.legPlays.get(e.playId)?.open) this.legPlays.delete(e.playId);
     this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: e.playId, duration: Math.round(e.playedMs), ssrc: 0, reason: e.reason });
+    this.collector?.onPlayEnded(e.playId);
+    this.maybeArmFollowup();
   }
 
   private onDtmf(digit: string, durationMs: number | undefined, source: string | undefined): void {
     if (this.end) return;
     this.emit({ event: "dtmf", trackId: this.callId, digit, durationMs, source });
+    this.resetFollowup();
+    // §2.10: while a collector runs every key goes to it (key actions are suspended).
+    if (this.collector) {
+      this.collector.onDigit(digit);
+      return;
+    }
     const action = this.scenes.keyAction(digit);
     if (this.ending) return;
-    if (action && action.action !== "collect") {
-      this.bargeIn("command");
-      if (action.say) this.requestResponse({ instructions: SAY_EXACTLY + JSON.stringify(this.scenes.render(action.say).trim()) });
+    if (action) {
+      // §2.9: a mapped key cuts interruptible playback at once; `say` is spoken (not interruptible) before the action.
+      if (!this.uninterruptible()) this.bargeIn("command");
+      if (action.say) this.say(action.say, { interruptible: false });
       switch (action.action) {
         case "goto":
           if (this.scenes.switchScene(action.scene, "dtmf")) {
-            this.session?.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
-            for (const p of this.scenes.scene.plays) this.playFile(p.file);
+            this.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
+            for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
             this.requestResponse({});
           }
+          return;
+        case "collect":
+          this.startCollector(action.collector, action.var, undefined);
           return;
         case "hangup":
           void this.terminalAfterPlayout({ kind: "hangup" }, "dtmf");
@@ -692,7 +874,8 @@ export class RealtimeConversation implements Conversation {
         if (this.end) break;
         this.lastCallerFrameAt = this.clock.now();
         let pcm = frame.pcm;
-        if (this.callerMuted) {
+        // A non-interruptible collector ignores caller speech (§2.10): the model hears silence meanwhile.
+        if (this.callerMuted || (this.collector !== undefined && !this.collector.interruptible)) {
           if (this.silence.length < pcm.length) this.silence = new Int16Array(pcm.length);
           pcm = this.silence.subarray(0, pcm.length);
         }
@@ -723,25 +906,35 @@ export class RealtimeConversation implements Conversation {
   private command(c: ConversationCommand): void {
     switch (c.command) {
       case "tts": {
+        if (c.base64) {
+          this.ttsAudio(c);
+          return;
+        }
         const text = c.text.trim();
-        if (c.base64) throw new AppError("UNSUPPORTED", "tts with base64 audio is not available on a realtime call; use play");
         if (text === "") return;
         if (c.queue !== true) this.bargeIn("command");
-        this.requestResponse({ instructions: SAY_EXACTLY + JSON.stringify(text), playId: c.playId, autoHangup: c.autoHangup });
+        this.requestResponse({
+          instructions: SAY_EXACTLY + JSON.stringify(text),
+          playId: c.playId,
+          autoHangup: c.autoHangup,
+          interruptible: c.interruptible ?? c.autoHangup !== true,
+        });
         return;
       }
       case "play":
         if (c.queue !== true) this.bargeIn("command");
-        this.playFile(c.url, c.playId, c.autoHangup);
+        this.playFile(c.url, { playId: c.playId, autoHangup: c.autoHangup, interruptible: c.interruptible });
         return;
       case "interrupt":
         this.bargeIn("command");
         return;
       case "pause":
         this.leg.pause();
+        this.pauseFollowup();
         return;
       case "resume":
         this.leg.resume();
+        this.resumeFollowup();
         return;
       case "mute":
       case "unmute": {
@@ -769,23 +962,77 @@ export class RealtimeConversation implements Conversation {
     }
   }
 
-  /** A sound file (or http(s) URL) played through the leg as its own utterance. */
-  private playFile(url: string, playId = `play-${++this.seq}`, autoHangup = false): void {
+  /**
+   * A sound file (or http(s) URL) played through the leg as its own utterance. `interruptible` defaults to
+   * `!autoHangup` (ws-call-api §3.4); scene `<play>`s and `play_audio` pass false, the greeting's its own flag.
+   */
+  private playFile(url: string, opts: { playId?: string | undefined; autoHangup?: boolean | undefined; interruptible?: boolean | undefined } = {}): void {
+    const playId = opts.playId ?? `play-${++this.seq}`;
+    const autoHangup = opts.autoHangup === true;
+    const lp: LegPlay = { interruptible: opts.interruptible ?? !autoHangup };
+    this.legPlays.set(playId, lp);
+    this.cancelFollowup();
     void (async () => {
       try {
         const sound = await loadSoundSource(url, this.abort.signal, { soundsDir: this.options.soundsDir, cacheDir: this.options.cacheDir });
-        if (this.end || this.leg.closed) return;
+        if (this.end || this.leg.closed || lp.cut) return;
         const pcm = sound.sampleRate === this.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.leg.agentRate);
-        this.leg.write(playId, pcm);
+        this.writeAgent(playId, pcm);
         this.leg.endPlay(playId);
-        if (autoHangup) {
-          await this.leg.mark(`play-end-${++this.seq}`, playId);
-          this.finish({ reason: "autohangup", initiator: "client" });
-        }
+        if (autoHangup) await this.hangupAfter(playId, lp);
       } catch (err) {
+        if (this.legPlays.get(playId) === lp) this.legPlays.delete(playId);
         if (!this.end) this.emitError("command", err);
+        this.maybeArmFollowup();
       }
     })();
+  }
+
+  /** `autoHangup`: hang up once the play has been heard, unless it was cut (an explicit stop cancels the hangup). */
+  private async hangupAfter(playId: string, lp: LegPlay): Promise<void> {
+    await this.leg.mark(`play-end-${++this.seq}`, playId).catch(() => undefined);
+    if (!lp.cut) this.finish({ reason: "autohangup", initiator: "client" });
+  }
+
+  /**
+   * `tts` with `base64` (ws-call-api §3.4): raw PCM16 at `option.sampleRate` (default 16000) played through the
+   * leg like the serial pipeline does, without the model (it is playback, not speech). Streaming chunks of one
+   * playId append (the odd trailing byte carried to the next chunk); without `queue` it replaces what plays. Like
+   * on the serial pipeline, a client's utterance does not enter the playbook history (it has no text).
+   */
+  private ttsAudio(c: Extract<ConversationCommand, { command: "tts" }>): void {
+    const playId = c.playId ?? `tts-${++this.seq}`;
+    const last = c.endOfStream === true || c.streaming !== true;
+    if (this.droppedStreams.has(playId)) {
+      if (last) this.droppedStreams.delete(playId);
+      return;
+    }
+    let lp = this.legPlays.get(playId);
+    if (!lp?.open) {
+      if (c.queue !== true) this.bargeIn("command");
+      const rate = c.option?.sampleRate ?? 16000;
+      const autoHangup = c.autoHangup === true;
+      lp = {
+        interruptible: c.interruptible ?? !autoHangup,
+        open: { rate, resampler: rate === this.leg.agentRate ? undefined : new AlignedResampler(rate, this.leg.agentRate), carry: undefined, autoHangup },
+      };
+      this.legPlays.set(playId, lp);
+      this.cancelFollowup();
+    } else {
+      if (c.autoHangup !== undefined && lp.open) lp.open.autoHangup = c.autoHangup;
+      if (c.interruptible !== undefined) lp.interruptible = c.interruptible;
+    }
+    const o = lp.open as NonNullable<LegPlay["open"]>;
+    const { samples, carry } = pcmFromBase64(c.text, o.carry);
+    o.carry = carry;
+    if (samples.length > 0) this.writeAgent(playId, o.resampler ? o.resampler.process(samples) : samples);
+    if (!last) return;
+    lp.open = undefined;
+    const tail = o.resampler?.flush();
+    if (tail) this.writeAgent(playId, tail);
+    if (this.leg.closed) return;
+    this.leg.endPlay(playId);
+    if (o.autoHangup) void this.hangupAfter(playId, lp);
   }
 
   /** Resolves once what was written to the leg so far (and any response still streaming) has played out. */
@@ -818,6 +1065,132 @@ export class RealtimeConversation implements Conversation {
     this.ending = false;
   }
 
+  // ---------------------------------------------------------------------------------------------- collectors (§2.10)
+
+  /**
+   * Starts a DTMF collector with the scene runner's CollectorRun (digits, finish key, lengths, timers, validation,
+   * retries): its prompts and error messages are spoken by the model word for word, not interruptible.
+   */
+  private startCollector(name: string | undefined, varName: string | undefined, prompt: string | undefined): boolean {
+    const def = name === undefined ? undefined : this.options.playbook.collectors[name];
+    if (!def || !name) {
+      const known = Object.keys(this.options.playbook.collectors).join(", ");
+      this.emit({ event: "error", trackId: this.callId, sender: "playbook", code: "BAD_REQUEST", error: `unknown collector "${name ?? ""}"; collectors: ${known}` });
+      return false;
+    }
+    if (!varName) {
+      this.emit({ event: "error", trackId: this.callId, sender: "playbook", code: "BAD_REQUEST", error: `collector "${name}" needs a variable name` });
+      return false;
+    }
+    this.cancelFollowup();
+    this.collector?.cancel();
+    const run: CollectorRun = new CollectorRun(name, def, varName, prompt ?? def.prompt, {
+      say: (source) => this.say(source, { interruptible: false, prefix: "collect" }),
+      setTimer: (fn, ms) =>
+        this.clock.setTimer(() => {
+          if (!this.end) fn();
+        }, ms),
+      clearTimer: (h) => this.clock.clearTimer(h as TimerHandle),
+      done: (result) => this.onCollected(run, result),
+    });
+    this.collector = run;
+    run.start();
+    return true;
+  }
+
+  /** §2.10 steps 6–7: the variable, `collected`, the system note (history and model), then the model replies. */
+  private onCollected(run: CollectorRun, r: CollectorResult): void {
+    if (this.collector === run) this.collector = undefined;
+    if (this.end) return;
+    if (r.valid) this.scenes.setCollected(r.var, r.digits);
+    this.emit({ event: "collected", collector: r.collector, var: r.var, digits: r.digits, valid: r.valid, attempt: r.attempt });
+    const note = r.valid ? `[keypad input for ${r.var}: ${r.digits}]` : `[keypad input for ${r.var} failed after ${r.attempt} attempts]`;
+    this.scenes.add({ role: "system", content: note });
+    this.session?.addMessage("system", note);
+    if (!this.ending) this.requestResponse({});
+  }
+
+  // ---------------------------------------------------------------------------------------------- follow-up (§2.11)
+
+  /**
+   * Arms the follow-up timer when the agent has finished: nothing requested, generated, running (tools) or playing,
+   * the caller not mid-speech, no collector, not paused, not ending. Called at every `trackEnd` and `response.done`.
+   */
+  private maybeArmFollowup(): void {
+    const f = this.scenes.scene.followup;
+    if (!f || !this.started || this.end || this.ending || this.paused || this.collector || this.followupTimer !== undefined) return;
+    if (this.activeResponse || this.requested || this.queuedCreates.length > 0 || this.toolsRunning > 0) return;
+    if (this.speechStartMs !== undefined || this.legPlays.size > 0) return;
+    for (const i of this.items.values()) if (i.written && !i.ended) return;
+    this.armFollowup(f.timeout);
+  }
+
+  private armFollowup(ms: number): void {
+    this.followupArmedAt = this.clock.now();
+    this.followupRemaining = ms;
+    this.followupTimer = this.clock.setTimer(() => this.onFollowupTimer(), ms);
+  }
+
+  private cancelFollowup(): void {
+    if (this.followupTimer !== undefined) this.clock.clearTimer(this.followupTimer);
+    this.followupTimer = undefined;
+    this.followupRemaining = undefined;
+  }
+
+  /** Caller speech, a transcript or a key press: the timer stops and the count starts again. */
+  private resetFollowup(): void {
+    this.cancelFollowup();
+    this.followupCount = 0;
+  }
+
+  /** `pause`: the timer keeps what is left of it. */
+  private pauseFollowup(): void {
+    if (this.paused) return;
+    this.paused = true;
+    if (this.followupTimer !== undefined && this.followupRemaining !== undefined) {
+      const left = Math.max(0, this.followupRemaining - (this.clock.now() - this.followupArmedAt));
+      this.clock.clearTimer(this.followupTimer);
+      this.followupTimer = undefined;
+      this.followupRemaining = left;
+    }
+  }
+
+  private resumeFollowup(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const left = this.followupRemaining;
+    this.followupRemaining = undefined;
+    if (left !== undefined && !this.ending && !this.collector && !this.end) this.armFollowup(left);
+    else this.maybeArmFollowup();
+  }
+
+  /**
+   * The caller stayed silent: a follow-up (its `text` spoken word for word, interruptible, or, without text, the
+   * system note and a model reply), or after `max` in a row the `goodbye` (not interruptible) and hangup
+   * `maxFollowUp` once it has played.
+   */
+  private onFollowupTimer(): void {
+    this.followupTimer = undefined;
+    this.followupRemaining = undefined;
+    const f = this.scenes.scene.followup;
+    if (!f || this.end || this.ending) return;
+    if (this.followupCount < f.max) {
+      this.followupCount++;
+      this.scenes.followUps++;
+      if (f.text !== undefined) {
+        if (this.say(f.text, { interruptible: true, prefix: "followup" }) === undefined) this.maybeArmFollowup();
+      } else {
+        const note = `[the caller has been silent for ${Math.round(f.timeout / 1000)} seconds]`;
+        this.scenes.add({ role: "system", content: note });
+        this.session?.addMessage("system", note);
+        this.requestResponse({});
+      }
+      return;
+    }
+    if (f.goodbye !== undefined) this.say(f.goodbye, { interruptible: false, prefix: "goodbye" });
+    void this.terminalAfterPlayout({ kind: "hangup" }, "tool", { reason: "maxFollowUp", initiator: "agent" });
+  }
+
   // ---------------------------------------------------------------------------------------------- drop / end
 
   /**
@@ -831,9 +1204,13 @@ export class RealtimeConversation implements Conversation {
     // The response in progress is lost with the socket: the leg plays what it already has.
     for (const item of this.items.values()) if (!item.audioDone && !item.cut) this.endItemAudio(item);
     for (const r of this.responses.values()) r.done = true;
+    // Fixed texts that will never be spoken now: a collector waiting for its prompt's end starts its timer.
+    for (const req of [...(this.requested ? [this.requested] : []), ...this.queuedCreates]) if (req.playId !== undefined) this.collector?.onPlayEnded(req.playId);
     this.activeResponse = undefined;
     this.requested = undefined;
     this.queuedCreates.length = 0;
+    this.protectedTurn = false; // the new session starts from the full set-up
+    this.owedAnswer = false;
     void old?.close().catch(() => undefined);
     if (this.reconnected) {
       this.fail(`realtime ${why} again after a reconnect`);
@@ -894,6 +1271,9 @@ export class RealtimeConversation implements Conversation {
     if (this.end) return;
     this.end = end;
     if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
+    this.cancelFollowup();
+    this.collector?.cancel();
+    this.collector = undefined;
     for (const off of this.offLeg) off();
     this.scenes.stop();
     this.abort.abort();

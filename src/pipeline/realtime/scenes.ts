@@ -32,6 +32,8 @@ export interface ToolOutcome {
   dtmf?: string | undefined;
   /** A sound file to play (`play_audio`). */
   play?: string | undefined;
+  /** `collect_digits`: start that DTMF collector (the model's turn ends; the collector's result brings the next). */
+  collect?: { collector: string; var: string; prompt?: string | undefined } | undefined;
 }
 
 export interface SceneEvents {
@@ -50,9 +52,6 @@ export interface RealtimeScenesOptions {
   events: SceneEvents;
 }
 
-/** Built-ins that need the serial pipeline's text turn machinery (a DTMF collector speaks prompts and retries). */
-const NOT_IN_REALTIME = new Set(["collect_digits"]);
-
 export class RealtimeScenes {
   readonly history: HistoryEntry[] = [];
   private readonly pb: Playbook;
@@ -61,6 +60,9 @@ export class RealtimeScenes {
   private current: Scene;
   private readonly visited: string[] = [];
   private readonly runtime: Record<string, string> = {};
+  private readonly collected: Record<string, string> = {};
+  /** Follow-ups made so far (the conversation counts them; the post-call hook reads them). */
+  followUps = 0;
   private readonly transfers: TransferRecord[] = [];
   private readonly builtins: Set<string>;
   private readonly toolDefs: ToolDefinition[];
@@ -72,8 +74,8 @@ export class RealtimeScenes {
     this.nativePb = { ...o.playbook, settings: { ...o.playbook.settings, llm: { ...o.playbook.settings.llm, toolMode: "native" } } };
     this.now = o.now ?? (() => Date.now());
     this.builtins = offeredBuiltins(this.pb, o.call.callType);
-    for (const name of NOT_IN_REALTIME) this.builtins.delete(name as never);
-    this.toolDefs = buildTools(this.nativePb, o.call.callType).filter((t) => !NOT_IN_REALTIME.has(t.name));
+    // Every built-in, `collect_digits` included (RealtimeConversation runs the collector).
+    this.toolDefs = buildTools(this.nativePb, o.call.callType);
     this.current = this.pb.scenes.get(this.pb.initialScene) as Scene;
     this.visited.push(this.current.id);
   }
@@ -199,6 +201,12 @@ export class RealtimeScenes {
         const problem = this.setVariable(s("name"), typeof value === "string" ? value : JSON.stringify(value));
         return problem ? fail(problem) : ok;
       }
+      case "collect_digits": {
+        const collector = s("collector");
+        const varName = s("var");
+        if (!collector || !this.pb.collectors[collector] || !varName) return fail("unknown collector or missing var");
+        return { ...ok, collect: { collector, var: varName, prompt: s("prompt") } };
+      }
       case "send_dtmf": {
         const digits = s("digits") ?? "";
         if (!/^[0-9*#A-Dw]+$/.test(digits)) return fail("digits must be 0-9, *, #, A-D or w");
@@ -215,6 +223,11 @@ export class RealtimeScenes {
       default:
         return fail(`unknown tool "${name}"`);
     }
+  }
+
+  /** A valid collector result (§2.10): the variable is set and the value kept for the post-call hook. */
+  setCollected(name: string, digits: string): void {
+    if (this.setVariable(name, digits) === undefined) this.collected[name] = digits;
   }
 
   private setVariable(name: string | undefined, value: string): string | undefined {
@@ -243,10 +256,10 @@ export class RealtimeScenes {
       scenes: [...this.visited],
       lastScene: this.current.id,
       variables: Object.fromEntries(Object.entries(this.runtime).filter(([k]) => !isInternalVariable(k))),
-      collected: {},
+      collected: { ...this.collected },
       transfers: [...this.transfers],
       history: this.history.filter((h) => !(h.message.role === "user" && h.message.content === "")).map((h) => ({ ...h })),
-      followUps: 0,
+      followUps: this.followUps,
     };
   }
 }

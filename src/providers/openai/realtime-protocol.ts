@@ -71,7 +71,7 @@ export function turnDetectionJson(td: RealtimeTurnDetection | undefined): Record
   } else {
     out.eagerness = t.eagerness ?? "auto";
   }
-  out.create_response = true;
+  out.create_response = t.createResponse ?? true;
   out.interrupt_response = t.interruptResponse ?? true;
   return out;
 }

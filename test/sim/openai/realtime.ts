@@ -170,7 +170,14 @@ class ConnectionState {
           this.error("invalid_request_error", "missing_required_parameter", "Missing required parameter: 'session.type'.");
           return;
         }
+        // Fields left out keep their values, as on the service: a partial `audio` (say, only the input's
+        // turn_detection) leaves the formats, the voice and the transcription alone.
+        const before = this.conn.session as { audio?: { input?: Record<string, unknown>; output?: Record<string, unknown> } };
+        const audio = session.audio as { input?: Record<string, unknown>; output?: Record<string, unknown> } | undefined;
         this.conn.session = { ...this.conn.session, ...session };
+        if (audio && before.audio) {
+          this.conn.session.audio = { input: { ...before.audio.input, ...audio.input }, output: { ...before.audio.output, ...audio.output } };
+        }
         this.send({ type: "session.updated", session: this.conn.session });
         return;
       }

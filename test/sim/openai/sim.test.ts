@@ -152,6 +152,27 @@ describe("openai simulator: realtime", () => {
     ws.close();
   });
 
+  it("a partial session.update keeps the rest; interrupt_response/create_response false: caller speech neither cancels nor starts a response", async () => {
+    sim.realtime.replies.push({ text: "a long answer", audioMs: 2000, deltaIntervalMs: 20 });
+    const { ws, events, waitFor } = await connect();
+    await waitFor("session.created");
+    send(ws, { type: "session.update", session: { type: "realtime", audio: { input: { transcription: { model: "m" }, turn_detection: { type: "server_vad", silence_duration_ms: 100 } }, output: { voice: "verse" } } } });
+    await waitFor("session.updated");
+    send(ws, { type: "session.update", session: { type: "realtime", audio: { input: { turn_detection: { type: "server_vad", silence_duration_ms: 100, interrupt_response: false, create_response: false } }, output: {} } } });
+    const updated = await waitFor("session.updated", 2);
+    expect(updated.session).toMatchObject({ audio: { input: { transcription: { model: "m" }, turn_detection: { create_response: false } }, output: { voice: "verse" } } });
+    send(ws, { type: "response.create" });
+    await waitFor("response.output_audio.delta");
+    for (let i = 0; i < 4; i++) send(ws, { type: "input_audio_buffer.append", audio: pcm24(50, 8000) });
+    for (let i = 0; i < 4; i++) send(ws, { type: "input_audio_buffer.append", audio: pcm24(50, 0) });
+    await waitFor("input_audio_buffer.speech_stopped");
+    await waitFor("conversation.item.input_audio_transcription.completed");
+    expect(((await waitFor("response.done")).response as { status: string }).status).toBe("completed");
+    await new Promise((r) => setTimeout(r, 30));
+    expect(events.filter((e) => e.type === "response.created")).toHaveLength(1);
+    ws.close();
+  });
+
   it("GA session.update without session.type is rejected", async () => {
     const { ws, waitFor } = await connect();
     send(ws, { type: "session.update", session: { instructions: "x" } });
