@@ -49,6 +49,7 @@ import type {
 import type { ControlRequest } from "../serial/serial-conversation.js";
 import { pcmFromBase64 } from "../serial/commands.js";
 import { loadSoundSource } from "../serial/sound-source.js";
+import { PausableTimer } from "../../util/pausable-timer.js";
 import { heardText } from "../turn/heard-text.js";
 import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf, type LegCodec } from "./audio-bridge.js";
 import { RealtimeScenes, type Terminal, type ToolOutcome } from "./scenes.js";
@@ -223,9 +224,11 @@ export class RealtimeConversation implements Conversation {
   private toolsRunning = 0;
   /** `tts base64 streaming` utterances stopped while the client still streams them: the rest is dropped. */
   private readonly droppedStreams = new Set<string>();
-  private followupTimer: TimerHandle | undefined;
-  private followupArmedAt = 0;
-  private followupRemaining: number | undefined;
+  /** The follow-up countdown (§2.11), paused by `pause` with what is left of it. */
+  private readonly followupTimer = new PausableTimer<TimerHandle>(
+    { now: () => this.clock.now(), set: (fn, ms) => this.clock.setTimer(fn, ms), clear: (h) => this.clock.clearTimer(h) },
+    () => this.onFollowupTimer(),
+  );
   private followupCount = 0;
 
   constructor(private readonly options: RealtimeConversationOptions) {
@@ -1118,23 +1121,15 @@ export class RealtimeConversation implements Conversation {
    */
   private maybeArmFollowup(): void {
     const f = this.scenes.scene.followup;
-    if (!f || !this.started || this.end || this.ending || this.paused || this.collector || this.followupTimer !== undefined) return;
+    if (!f || !this.started || this.end || this.ending || this.paused || this.collector || this.followupTimer.running) return;
     if (this.activeResponse || this.requested || this.queuedCreates.length > 0 || this.toolsRunning > 0) return;
     if (this.speechStartMs !== undefined || this.legPlays.size > 0) return;
     for (const i of this.items.values()) if (i.written && !i.ended) return;
-    this.armFollowup(f.timeout);
-  }
-
-  private armFollowup(ms: number): void {
-    this.followupArmedAt = this.clock.now();
-    this.followupRemaining = ms;
-    this.followupTimer = this.clock.setTimer(() => this.onFollowupTimer(), ms);
+    this.followupTimer.start(f.timeout);
   }
 
   private cancelFollowup(): void {
-    if (this.followupTimer !== undefined) this.clock.clearTimer(this.followupTimer);
-    this.followupTimer = undefined;
-    this.followupRemaining = undefined;
+    this.followupTimer.cancel();
   }
 
   /** Caller speech, a transcript or a key press: the timer stops and the count starts again. */
@@ -1147,21 +1142,15 @@ export class RealtimeConversation implements Conversation {
   private pauseFollowup(): void {
     if (this.paused) return;
     this.paused = true;
-    if (this.followupTimer !== undefined && this.followupRemaining !== undefined) {
-      const left = Math.max(0, this.followupRemaining - (this.clock.now() - this.followupArmedAt));
-      this.clock.clearTimer(this.followupTimer);
-      this.followupTimer = undefined;
-      this.followupRemaining = left;
-    }
+    this.followupTimer.pause();
   }
 
   private resumeFollowup(): void {
     if (!this.paused) return;
     this.paused = false;
-    const left = this.followupRemaining;
-    this.followupRemaining = undefined;
-    if (left !== undefined && !this.ending && !this.collector && !this.end) this.armFollowup(left);
-    else this.maybeArmFollowup();
+    if (!this.ending && !this.collector && !this.end && this.followupTimer.resume()) return;
+    this.followupTimer.cancel();
+    this.maybeArmFollowup();
   }
 
   /**
@@ -1170,8 +1159,6 @@ export class RealtimeConversation implements Conversation {
    * `maxFollowUp` once it has played.
    */
   private onFollowupTimer(): void {
-    this.followupTimer = undefined;
-    this.followupRemaining = undefined;
     const f = this.scenes.scene.followup;
     if (!f || this.end || this.ending) return;
     if (this.followupCount < f.max) {

@@ -13,6 +13,7 @@ import { pino, type Logger } from "pino";
 import { isAppError } from "../../errors.js";
 import type { DtmfAction, Playbook, Scene } from "../types.js";
 import { isBuiltinVariable, isInternalVariable, templateContext, type CallFacts } from "../variables.js";
+import { PausableTimer } from "../../util/pausable-timer.js";
 import { CollectorRun, type CollectorResult } from "./collector.js";
 import { isAllowedUrl, runHttpRequest, runHttpTool, type HttpDeps, type HttpOutcome } from "./http-tool.js";
 import { buildSystemPrompt, buildTools, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_TOOL_ROUNDS, offeredBuiltins, trimHistory, type BuiltinTool } from "./prompt.js";
@@ -141,9 +142,11 @@ export class PlaybookRunner {
   private readonly stopCtrl = new AbortController();
   private readonly timers = new Set<{ handle: unknown }>();
 
-  private followupTimer: { handle: unknown } | undefined;
-  private followupArmedAt = 0;
-  private followupRemaining: number | undefined;
+  /** The follow-up countdown (§2.11): on the runner's timers, so `stop` ends it with the rest. */
+  private readonly followupTimer = new PausableTimer<{ handle: unknown }>(
+    { now: () => this.clock.now(), set: (fn, ms) => this.setTimer(fn, ms), clear: (t) => this.clearTimer(t) },
+    () => this.onFollowupTimer(),
+  );
   private followupCount = 0;
   private followupTotal = 0;
 
@@ -237,7 +240,7 @@ export class PlaybookRunner {
     this.stopped = true;
     for (const t of this.timers) this.clock.clearTimeout(t.handle);
     this.timers.clear();
-    this.followupTimer = undefined;
+    this.followupTimer.cancel();
     this.collector?.cancel();
     this.collector = undefined;
     this.generating?.ctrl.abort();
@@ -482,9 +485,7 @@ export class PlaybookRunner {
   // ---------------------------------------------------------------------------------------------- follow-up (§2.11)
 
   private cancelFollowupTimer(): void {
-    this.clearTimer(this.followupTimer);
-    this.followupTimer = undefined;
-    this.followupRemaining = undefined;
+    this.followupTimer.cancel();
   }
 
   private resetFollowup(): void {
@@ -495,39 +496,25 @@ export class PlaybookRunner {
   private maybeArmFollowup(): void {
     const f = this.current.followup;
     if (!f || !this.started || this.stopped || this.ending || this.paused || this.collector || this.generating) return;
-    if (this.pendingTasks > 0 || this.playouts.size > 0 || this.followupTimer) return;
-    this.armFollowup(f.timeout);
-  }
-
-  private armFollowup(ms: number): void {
-    this.followupArmedAt = this.clock.now();
-    this.followupRemaining = ms;
-    this.followupTimer = this.setTimer(() => this.onFollowupTimer(), ms);
+    if (this.pendingTasks > 0 || this.playouts.size > 0 || this.followupTimer.running) return;
+    this.followupTimer.start(f.timeout);
   }
 
   private pause(): void {
     if (this.paused) return;
     this.paused = true;
-    if (this.followupTimer && this.followupRemaining !== undefined) {
-      const left = Math.max(0, this.followupRemaining - (this.clock.now() - this.followupArmedAt));
-      this.clearTimer(this.followupTimer);
-      this.followupTimer = undefined;
-      this.followupRemaining = left;
-    }
+    this.followupTimer.pause();
   }
 
   private resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    const left = this.followupRemaining;
-    this.followupRemaining = undefined;
-    if (left !== undefined && !this.ending && !this.collector) this.armFollowup(left);
-    else this.maybeArmFollowup();
+    if (!this.ending && !this.collector && this.followupTimer.resume()) return;
+    this.followupTimer.cancel();
+    this.maybeArmFollowup();
   }
 
   private onFollowupTimer(): void {
-    this.followupTimer = undefined;
-    this.followupRemaining = undefined;
     const f = this.current.followup;
     if (!f) return;
     if (this.followupCount < f.max) {
