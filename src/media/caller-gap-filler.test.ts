@@ -61,6 +61,18 @@ describe("CallerGapFiller", () => {
     expect(silence[0]?.every((s) => s === 0)).toBe(true);
   });
 
+  it("by default keeps every sample of speech that arrives in a burst after a 200 ms stall", () => {
+    const { clock, filler, delivered } = setup();
+    filler.start();
+    clock.advance(20);
+    filler.audio(packet(320, 1));
+    clock.advance(200); // the PBX stalls: silence stands in after the 80 ms allowance
+    expect(filler.stats.filledMs).toBeGreaterThan(0);
+    filler.audio(packet(3200, 2)); // the 200 ms it held back, at once
+    expect(filler.stats.droppedMs).toBe(0);
+    expect(delivered()).toBe(320 + (filler.stats.filledMs * RATE) / 1000 + 3200);
+  });
+
   it("absorbs late audio instead of counting it twice, keeping the newest samples", () => {
     const { clock, filler, copies, delivered } = setup({ jitterMs: 60, aheadMs: 100 });
     filler.start();

@@ -24,8 +24,10 @@ export interface CallerGapFillOptions {
    */
   jitterMs?: number;
   /**
-   * Audio may run at most this far ahead of wall clock; beyond, it is dropped (default 60 ms: the recorded stream
-   * runs at most 32 ms ahead; more ahead only comes from late audio that silence already stood in for).
+   * Audio may run at most this far ahead of wall clock; beyond, it is dropped. Default 300 ms: the recorded stream
+   * runs at most 32 ms ahead, and more ahead only comes from late audio that silence already stood in for — but
+   * that audio is caller speech after a stall of the PBX or the network, and losing words costs the ASR more than a
+   * stream running a few hundred ms ahead costs the turn timing (the filler then adds nothing until it is back).
    */
   aheadMs?: number;
   /** Silence is fed in frames of this size (default 20 ms). */
@@ -73,7 +75,7 @@ export class CallerGapFiller {
     this.push = options.push;
     this.frameMs = options.frameMs ?? 20;
     this.jitterSamples = Math.round(((options.jitterMs ?? 80) * this.sampleRate) / 1000);
-    this.aheadSamples = Math.round(((options.aheadMs ?? 60) * this.sampleRate) / 1000);
+    this.aheadSamples = Math.round(((options.aheadMs ?? 300) * this.sampleRate) / 1000);
     this.zeros = new Int16Array(Math.round((this.frameMs * this.sampleRate) / 1000));
     if (this.zeros.length === 0) throw new RangeError("gap fill frame must hold at least one sample");
   }
