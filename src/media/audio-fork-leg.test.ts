@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { AudioFrame } from "../audio/index.js";
+import { concatPcm, type AudioFrame } from "../audio/index.js";
 import { AudioForkLeg, MAX_OUTSTANDING_MARKS, pcmToL16, type AudioForkLegOptions } from "./audio-fork-leg.js";
 import { ManualClock } from "./clock.js";
 import type { TrackEndEvent, TrackStartEvent } from "./pacer.js";
@@ -52,15 +52,6 @@ function l16(buf: Buffer): Int16Array {
   return out;
 }
 
-function concat(frames: AudioFrame[]): Int16Array {
-  const out = new Int16Array(frames.reduce((n, f) => n + f.pcm.length, 0));
-  let o = 0;
-  for (const f of frames) {
-    out.set(f.pcm, o);
-    o += f.pcm.length;
-  }
-  return out;
-}
 
 describe("AudioForkLeg caller side", () => {
   for (const [label, rate, sample, wireBytes] of [
@@ -82,7 +73,7 @@ describe("AudioForkLeg caller side", () => {
         expect(f.sampleRate).toBe(rate);
         expect(f.timestampMs).toBeCloseTo(i * 20, 6);
       }
-      expect(Array.from(concat(got))).toEqual(Array.from(l16(sample)));
+      expect(Array.from(concatPcm(got))).toEqual(Array.from(l16(sample)));
     });
   }
 

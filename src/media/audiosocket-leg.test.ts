@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { signal } from "../../test/pcm-signal.js";
+import { collectCallerAudio, signal } from "../../test/pcm.js";
 import { AudioSocketMediaPeer } from "../../test/sim/asterisk/media-peers.js";
 import { sleep, until, useCleanups } from "../../test/wait.js";
 import { AppError } from "../errors.js";
@@ -26,19 +26,7 @@ async function setup(format: "slin16" | "slin" = "slin16", gapFill = false) {
   cleanup(() => peer.close());
   const leg = new AudioSocketLeg({ id: "as-test", connection: await connection, format, leadMs: 40, callerGapFill: gapFill ? {} : false });
   cleanup(() => leg.close());
-  const caller: Int16Array[] = [];
-  void (async () => {
-    for await (const f of leg.callerAudio) caller.push(f.pcm);
-  })();
-  const callerPcm = (): Int16Array => {
-    const out = new Int16Array(caller.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of caller) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  };
+  const callerPcm = collectCallerAudio(leg);
   return { server, port, uuid, peer, leg, callerPcm };
 }
 

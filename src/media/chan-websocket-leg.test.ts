@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { signal } from "../../test/pcm-signal.js";
+import { collectCallerAudio, signal } from "../../test/pcm.js";
 import type { ChanWebsocketPeerOptions } from "../../test/sim/asterisk/media-peers.js";
 import { ChanWebsocketMediaPeer, MediaWebSocketServer } from "../../test/sim/asterisk/media-peers.js";
 import { sleep, until, useCleanups } from "../../test/wait.js";
@@ -35,19 +35,7 @@ async function setup(o: SetupOptions = {}) {
   const url = server.register(peer);
   const leg = await ChanWebsocketLeg.connect({ id: "ws-test", url, format, control, leadMs: o.leadMs ?? 200, marks: o.marks ?? false, callerGapFill: false, ...o.leg });
   cleanup(() => leg.close());
-  const caller: Int16Array[] = [];
-  void (async () => {
-    for await (const f of leg.callerAudio) caller.push(f.pcm);
-  })();
-  const callerPcm = (): Int16Array => {
-    const out = new Int16Array(caller.reduce((n, p) => n + p.length, 0));
-    let o2 = 0;
-    for (const p of caller) {
-      out.set(p, o2);
-      o2 += p.length;
-    }
-    return out;
-  };
+  const callerPcm = collectCallerAudio(leg);
   const trackEnds: TrackEndEvent[] = [];
   leg.events.on("trackEnd", (e) => trackEnds.push(e));
   return { server, peer, url, leg, callerPcm, trackEnds };

@@ -1,7 +1,7 @@
 import { createSocket } from "node:dgram";
 import { randomInt } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { signal } from "../../test/pcm-signal.js";
+import { collectCallerAudio, signal } from "../../test/pcm.js";
 import { RtpMediaPeer } from "../../test/sim/asterisk/media-peers.js";
 import { sleep, until, useCleanups } from "../../test/wait.js";
 import { aLawDecode, aLawEncode, muLawDecode, muLawEncode } from "../audio/index.js";
@@ -40,19 +40,7 @@ async function setup(format: RtpFormat, gapFill = false, payloadType?: number) {
   );
   cleanup(() => peer.close());
   leg.setRemote(peer.channelvars.UNICASTRTP_LOCAL_ADDRESS as string, Number(peer.channelvars.UNICASTRTP_LOCAL_PORT));
-  const caller: Int16Array[] = [];
-  void (async () => {
-    for await (const f of leg.callerAudio) caller.push(f.pcm);
-  })();
-  const callerPcm = (): Int16Array => {
-    const out = new Int16Array(caller.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of caller) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  };
+  const callerPcm = collectCallerAudio(leg);
   return { ports, leg, peer, callerPcm };
 }
 

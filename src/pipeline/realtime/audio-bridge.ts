@@ -6,7 +6,7 @@
  * frame.
  */
 import type { AudioFrame } from "../../audio/index.js";
-import { AlignedResampler } from "../../audio/index.js";
+import { AlignedResampler, Rechunker } from "../../audio/index.js";
 import type { RealtimeAudioFormat } from "../../providers/types.js";
 
 /** The leg's wire format, when the call layer knows it (websocket invite, Twilio). */
@@ -33,42 +33,26 @@ export const sessionRateOf = (format: RealtimeAudioFormat): number => (format ==
  */
 export class CallerAudioPump {
   private readonly resampler: AlignedResampler | undefined;
-  private readonly buf: Int16Array;
+  private readonly chunker: Rechunker;
   private readonly frame: AudioFrame;
-  private fill = 0;
-  private sentSamples = 0;
 
-  constructor(
-    fromRate: number,
-    private readonly toRate: number,
-    batchMs: number,
-    private readonly send: (frame: AudioFrame) => void,
-  ) {
+  constructor(fromRate: number, toRate: number, batchMs: number, send: (frame: AudioFrame) => void) {
     this.resampler = fromRate === toRate ? undefined : new AlignedResampler(fromRate, toRate);
-    this.buf = new Int16Array(Math.max(1, Math.round((batchMs * toRate) / 1000)));
-    this.frame = { pcm: this.buf, sampleRate: toRate, timestampMs: 0 };
+    this.frame = { pcm: EMPTY, sampleRate: toRate, timestampMs: 0 };
+    this.chunker = new Rechunker({ sampleRate: toRate, frameMs: batchMs }, (pcm, timestampMs) => {
+      this.frame.pcm = pcm;
+      this.frame.timestampMs = timestampMs;
+      send(this.frame);
+    });
   }
 
   push(pcm: Int16Array): void {
-    const x = this.resampler ? this.resampler.process(pcm) : pcm;
-    const buf = this.buf;
-    // A plain copy loop: no subarray views per frame.
-    for (let i = 0; i < x.length; i++) {
-      buf[this.fill++] = x[i] as number;
-      if (this.fill === buf.length) this.emit();
-    }
+    this.chunker.push(this.resampler ? this.resampler.process(pcm) : pcm);
   }
 
   /** Drops a partial batch (the session is gone: that audio will not be heard by the model). */
   reset(): void {
-    this.fill = 0;
-  }
-
-  private emit(): void {
-    this.frame.timestampMs = (this.sentSamples * 1000) / this.toRate;
-    this.sentSamples += this.fill;
-    this.send(this.frame);
-    this.fill = 0;
+    this.chunker.reset();
   }
 }
 

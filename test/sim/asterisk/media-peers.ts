@@ -35,7 +35,7 @@ import { connect as tcpConnect } from "node:net";
 import type { Socket as TcpSocket } from "node:net";
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
-import { aLawDecode, aLawEncode, muLawDecode, muLawEncode, resample } from "../../../src/audio/index.js";
+import { aLawDecode, aLawEncode, concatPcm, muLawDecode, muLawEncode, resample } from "../../../src/audio/index.js";
 import type { ExternalMediaRequest, SimMediaEndpoint, SimMediaFactory } from "./types.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -92,16 +92,6 @@ function toRate(pcm: Int16Array, from: number, to: number): Int16Array {
   return from === to ? pcm : resample(pcm, from, to);
 }
 
-function concat(parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Splits `pcm` into packets of `samples` (the last one may be shorter). */
 function packetise(pcm: Int16Array, samples: number): Int16Array[] {
   const out: Int16Array[] = [];
@@ -144,7 +134,7 @@ abstract class PeerBase {
   }
 
   agentAudio(): { pcm: Int16Array; rate: number } {
-    return { pcm: concat(this.agent), rate: this.rate };
+    return { pcm: concatPcm(this.agent), rate: this.rate };
   }
 }
 
