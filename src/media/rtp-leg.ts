@@ -17,7 +17,7 @@
  *   between utterances), marker on the first packet of each talk spurt, PT per format (for slin the one Asterisk
  *   sends, 10 or 11, once its first packet came), 20 ms packets paced at most
  *   `leadMs` ahead. Frames before `setRemote` are dropped. Barge-in: stop sending (no queue in Asterisk).
- * - No hangup on the wire: the ARI adapter ends the leg (`close()`, or `hangup("caller")` when the caller left).
+ * - No hangup on the wire: the ARI adapter ends the leg (`close()`) when the call or its media channel ends.
  */
 
 import type { RemoteInfo, Socket } from "node:dgram";
@@ -196,11 +196,6 @@ export class RtpLeg extends PacedLeg {
   /** A DTMF digit the ARI adapter saw (ChannelDtmfReceived): emits `dtmf` with source "pbx". */
   pushDtmf(digit: string, durationMs?: number): void {
     this.emitDtmf(digit, durationMs, "pbx");
-  }
-
-  /** The call ended on the PBX side (the adapter saw the caller hang up, or the media channel go away). */
-  hangup(reason: LegCloseReason = "caller", detail?: string): void {
-    this.shutdown(reason, detail);
   }
 
   /** Outgoing packets written while every preallocated buffer was still in flight. */

@@ -45,7 +45,6 @@ export class AsteriskAdapter {
   private readonly ours = new Set<string>();
   private readonly ports: RtpPortPool;
   private audioSocketServer: Promise<AudioSocketServer> | undefined;
-  private audioSocketBound = 0;
   private version: string | undefined;
   private replaced = false;
   private readonly log: Logger;
@@ -74,16 +73,6 @@ export class AsteriskAdapter {
     return { connected: this.ari.connected && !this.replaced, since: new Date(since ?? Date.now()).toISOString() };
   }
 
-  /** The Asterisk version read at connect (`GET /asterisk/info`). */
-  get asteriskVersion(): string | undefined {
-    return this.version;
-  }
-
-  /** Live calls (tests, reconcile). */
-  call(id: string): AsteriskCall | undefined {
-    return this.calls.get(id);
-  }
-
   async start(): Promise<void> {
     this.ari.events.on("event", (ev) => this.onEvent(ev));
     this.ari.events.on("connected", ({ reconnect }) => void this.onConnected(reconnect));
@@ -107,7 +96,6 @@ export class AsteriskAdapter {
     const { host, port } = requireHostPort(this.o.config.audiosocket_listen);
     const server = new AudioSocketServer({ log: this.log });
     const listening = server.listen(host, port).then((addr: { port: number }) => {
-      this.audioSocketBound = addr.port;
       this.log.info({ addr: `${host}:${addr.port}` }, "listening for Asterisk AudioSocket connections");
       return server;
     });
@@ -117,12 +105,6 @@ export class AsteriskAdapter {
     });
     this.audioSocketServer = listening;
     return listening;
-  }
-
-  /** The AudioSocket listener's port (tests bind port 0). */
-  async audioSocketPort(): Promise<number> {
-    await this.audioSockets();
-    return this.audioSocketBound;
   }
 
   private async onConnected(reconnect: boolean): Promise<void> {
@@ -193,10 +175,9 @@ export class AsteriskAdapter {
     if (call && !call.ended) void call.leg?.close("Asterisk hung up the media channel");
   }
 
-  private newCall(channelId: string, mediaMode: AsteriskMediaMode, originated: boolean, channel?: AriChannel): AsteriskCall {
+  private newCall(channelId: string, mediaMode: AsteriskMediaMode, originated: boolean): AsteriskCall {
     const call = new AsteriskCall({
       channelId,
-      channel,
       ari: this.ari,
       config: this.o.config,
       version: () => this.version,
@@ -228,7 +209,7 @@ export class AsteriskAdapter {
       else if (key === "media" && (MEDIA_MODES as readonly string[]).includes(value)) mediaMode = value as AsteriskMediaMode;
       else if (key !== "") variables[key] = value;
     }
-    const call = this.newCall(ch.id, mediaMode, false, ch);
+    const call = this.newCall(ch.id, mediaMode, false);
     const headers = ch.name.startsWith("PJSIP/") ? await this.readHeaders(ch.id) : {};
     if (call.ended) return; // the caller hung up while we read
     const incoming: IncomingCall = {

@@ -10,13 +10,11 @@ import type { Config } from "../../config.js";
 import { AppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { TypedEmitter } from "../../media/emitter.js";
-import type { MediaLeg } from "../../media/leg.js";
 import type { CallControl, CallControlEvents, PbxPlayer, TransferOutcome, TransferRequest } from "../call-control.js";
 import type { AriClient } from "./ari/client.js";
 import type { AriKnownEvent } from "./ari/events.js";
-import type { AriChannel } from "./ari/models.js";
 import { causeName, q850ForCause, q850ForSip, sipForQ850 } from "./causes.js";
-import { startAsteriskMedia, type AsteriskMedia, type AsteriskMediaDeps, type AsteriskMediaMode } from "./media.js";
+import { startAsteriskMedia, type AsteriskLeg, type AsteriskMedia, type AsteriskMediaDeps, type AsteriskMediaMode } from "./media.js";
 import { asteriskSupports } from "./version.js";
 
 type AstConfig = Config["asterisk"];
@@ -27,8 +25,6 @@ const DEFAULT_REFER_TIMEOUT_MS = 10_000;
 export interface AsteriskCallOptions {
   /** The caller's channel id, which is also the call id. */
   channelId: string;
-  /** The channel as Asterisk described it (StasisStart, GET /channels, or the originate response). */
-  channel?: AriChannel | undefined;
   ari: AriClient;
   config: AstConfig;
   /** `system.version` of the Asterisk we talk to (feature gates). */
@@ -49,7 +45,7 @@ export class AsteriskCall implements CallControl, PbxPlayer {
   readonly id: string;
   readonly bridgeId: string;
   readonly mediaChannelId: string;
-  leg: MediaLeg | undefined;
+  leg: AsteriskLeg | undefined;
 
   private gone = false;
   private bridged = false;
@@ -249,7 +245,7 @@ export class AsteriskCall implements CallControl, PbxPlayer {
         return;
       case "ChannelDtmfReceived":
         // ARI is the only DTMF source on Asterisk (chan_websocket and AudioSocket copies are ignored, §3.6).
-        (this.leg as { pushDtmf?: (d: string, ms?: number) => void } | undefined)?.pushDtmf?.(ev.digit, ev.duration_ms);
+        this.leg?.pushDtmf(ev.digit, ev.duration_ms);
         return;
       case "ChannelHangupRequest":
         // Soft requests carry Asterisk's own flags (32 after our DELETE), not the Q.850 cause (recorded).

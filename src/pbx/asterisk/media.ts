@@ -10,7 +10,6 @@ import type { Logger } from "../../log.js";
 import type { AudioSocketServer } from "../../media/audiosocket-server.js";
 import { AudioSocketLeg } from "../../media/audiosocket-leg.js";
 import { ChanWebsocketLeg } from "../../media/chan-websocket-leg.js";
-import type { MediaLeg } from "../../media/leg.js";
 import { RtpLeg } from "../../media/rtp-leg.js";
 import type { RtpPortPool } from "../../media/rtp-port-pool.js";
 import type { AriClient } from "./ari/client.js";
@@ -32,8 +31,11 @@ export interface AsteriskMediaDeps {
   audioSockets: () => Promise<AudioSocketServer>;
 }
 
+/** The media legs of an Asterisk call; each takes DTMF from ARI (`pushDtmf`). */
+export type AsteriskLeg = RtpLeg | ChanWebsocketLeg | AudioSocketLeg;
+
 export interface AsteriskMedia {
-  leg: MediaLeg;
+  leg: AsteriskLeg;
   media: { leg: "rtp" | "chanWebsocket" | "audioSocket"; codec: string; sampleRate: number };
 }
 
@@ -74,7 +76,8 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
         const address = (await channelVar(o.ari, ch, "UNICASTRTP_LOCAL_ADDRESS")) ?? "";
         const port = Number(await channelVar(o.ari, ch, "UNICASTRTP_LOCAL_PORT"));
         if (!Number.isInteger(port) || port <= 0) throw new AppError("PBX_ERROR", "externalMedia gave no UNICASTRTP_LOCAL_PORT");
-        leg.setRemote(address === "" || address === "0.0.0.0" ? new URL(c.ari_url).hostname : address, port);
+        // A wildcard address (Asterisk bound to 0.0.0.0) is learned by the leg from Asterisk's own packets.
+        leg.setRemote(address, port);
         return { leg, media: describe("rtp") };
       } catch (err) {
         await leg.close("externalMedia failed");
