@@ -363,7 +363,18 @@ export class CallSession {
       if (!this.options.legFactory) throw new AppError("INTERNAL", `call ${this.id} has no media leg`);
       // A PBX channel is answered before its media starts (mod_audio_fork needs an answered channel).
       if (this.options.control && this.direction === "inbound" && (this.state === "pending" || this.state === "ringing")) await this.options.control.answer();
-      const made = await this.options.legFactory(option);
+      let made: LegSetup;
+      try {
+        made = await this.options.legFactory(option);
+      } catch (err) {
+        // Fail loud: an answered PBX call without media would leave the caller in silence. End it and say why.
+        if (!this.options.control) throw err;
+        const e = toAppError(err);
+        this.log.error({ err: e, step: "media" }, "media did not start; ending the call");
+        this.emitError("media", e);
+        await this.finish({ reason: "error", initiator: "system", detail: `media did not start: ${e.message}` });
+        return;
+      }
       leg = made.leg;
       this.media = made.media;
     }
@@ -544,7 +555,9 @@ export class CallSession {
     // The PBX channel goes too, unless it is already gone (caller hung up, transferred away) or was rejected.
     if (control && !this.pbxGone && end.reason !== "rejected") {
       const headers = end.headers ?? this.hangupHeaders;
-      await control.hangup({ cause: wasAnswered ? "NORMAL_CLEARING" : "NO_ANSWER", headers }).catch((err: unknown) => this.log.warn({ err }, "pbx hangup failed"));
+      // A call ended by a failure tells the PBX so (Q.850 41), not a normal clearing.
+      const cause = end.reason === "error" ? "NORMAL_TEMPORARY_FAILURE" : wasAnswered ? "NORMAL_CLEARING" : "NO_ANSWER";
+      await control.hangup({ cause, headers }).catch((err: unknown) => this.log.warn({ err }, "pbx hangup failed"));
     }
     this.endedAt = this.now();
     const durationMs = this.answeredAt === undefined ? 0 : Math.max(0, this.endedAt - this.answeredAt);

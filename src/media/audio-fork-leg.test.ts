@@ -32,12 +32,15 @@ function setup(o: Partial<AudioForkLegOptions> = {}) {
     ...o,
   });
   const binaries = () => sent.filter((s) => Buffer.isBuffer(s.data)).map((s) => s.data as Buffer);
-  const texts = () => sent.filter((s) => typeof s.data === "string").map((s) => s.data as string);
+  const strings = () => sent.filter((s) => typeof s.data === "string").map((s) => s.data as string);
+  // The playout probe (its own tests below) is kept apart from the utterance marks and killAudio.
+  const texts = () => strings().filter((t) => !t.includes('"probe:'));
+  const probes = () => strings().filter((t) => t.includes('"probe:'));
   const starts: TrackStartEvent[] = [];
   const ends: TrackEndEvent[] = [];
   leg.events.on("trackStart", (e) => starts.push(e));
   leg.events.on("trackEnd", (e) => ends.push(e));
-  return { clock, leg, sent, binaries, texts, starts, ends, flushes: () => flushes };
+  return { clock, leg, sent, binaries, texts, probes, starts, ends, flushes: () => flushes };
 }
 
 async function drain(leg: AudioForkLeg): Promise<AudioFrame[]> {
@@ -177,17 +180,78 @@ describe("AudioForkLeg agent side (stream mode)", () => {
     return Promise.resolve().then(() => expect(marks).toEqual([false]));
   });
 
-  it("clear({fadeOutMs}) sends killAudio and flushes after the fade", () => {
-    const { leg, clock, texts, flushes } = setup({ leadMs: 20 });
+  it("clear({fadeOutMs}) sends killAudio at once: FS holds the released lead, a fade tail would only delay the cut", () => {
+    const { leg, clock, texts, flushes, binaries } = setup({ leadMs: 20 });
     leg.write("p1", ramp(16000));
     clock.advanceBy(100, 20);
-    const r = leg.clear({ fadeOutMs: 100 });
-    expect(r.stopAtMs).toBeGreaterThan(r.clearedAtMs);
-    expect(texts()).toEqual([]);
-    expect(flushes()).toBe(0);
-    clock.advance(r.stopAtMs - r.clearedAtMs);
+    const sentBefore = binaries().length;
+    leg.clear({ fadeOutMs: 100 });
     expect(texts()).toEqual(['{"type":"killAudio"}']);
     expect(flushes()).toBe(1);
+    clock.advanceBy(200, 20);
+    // Nothing of the utterance (no faded tail) follows the kill.
+    expect(binaries().length).toBe(sentBefore);
+  });
+
+  it("playout probe: a probe mark follows the first agent frame; no reply within 3 s emits noPlayout", () => {
+    const { leg, clock, probes } = setup();
+    const silent: unknown[] = [];
+    leg.forkEvents.on("noPlayout", (e) => silent.push(e));
+    leg.handleMessage(Buffer.from('{"callId":"y"}'), false);
+    leg.write("p1", ramp(16000 * 5));
+    clock.advance(0);
+    expect(probes()).toEqual(['{"type":"mark","data":{"name":"probe:1"}}']);
+    clock.advanceBy(2980, 20);
+    expect(silent).toEqual([]);
+    clock.advanceBy(40, 20);
+    expect(silent).toEqual([{ mark: "probe:1", waitedMs: 3000 }]);
+    clock.advanceBy(5000, 20);
+    expect(silent.length).toBe(1);
+  });
+
+  it("playout probe: a playout reply proves the caller hears the stream (no noPlayout, no further probes)", () => {
+    const { leg, clock, probes } = setup();
+    const silent: unknown[] = [];
+    leg.forkEvents.on("noPlayout", (e) => silent.push(e));
+    leg.handleMessage(Buffer.from('{"callId":"y"}'), false);
+    leg.write("p1", ramp(16000));
+    leg.endPlay("p1");
+    clock.advanceBy(200, 20);
+    leg.handleMessage(reply("probe:1", "playout"), false);
+    clock.advanceBy(5000, 20);
+    leg.write("p2", ramp(16000));
+    clock.advanceBy(5000, 20);
+    expect(silent).toEqual([]);
+    expect(probes().length).toBe(1);
+    expect(leg.confirmedMarks.some((m) => m.name === "probe:1" && m.event === "playout")).toBe(true);
+  });
+
+  it("playout probe: a probe cleared by a barge-in proves nothing; the next agent frame sends a new one", () => {
+    const { leg, clock, probes } = setup();
+    const silent: unknown[] = [];
+    leg.forkEvents.on("noPlayout", (e) => silent.push(e));
+    leg.handleMessage(Buffer.from('{"callId":"y"}'), false);
+    leg.write("p1", ramp(16000));
+    clock.advanceBy(100, 20);
+    leg.clear();
+    leg.handleMessage(reply("probe:1", "cleared"), false);
+    clock.advanceBy(4000, 20);
+    expect(silent).toEqual([]);
+    leg.write("p2", ramp(16000));
+    clock.advance(0);
+    expect(probes()).toEqual(['{"type":"mark","data":{"name":"probe:1"}}', '{"type":"mark","data":{"name":"probe:2"}}']);
+    clock.advanceBy(3100, 20);
+    expect(silent).toEqual([{ mark: "probe:2", waitedMs: 3000 }]);
+  });
+
+  it("playout probe: none without marks (useMarks false: an old module cannot confirm anything)", () => {
+    const { leg, clock, probes } = setup({ useMarks: false });
+    const silent: unknown[] = [];
+    leg.forkEvents.on("noPlayout", (e) => silent.push(e));
+    leg.write("p1", ramp(16000));
+    clock.advanceBy(5000, 20);
+    expect(probes()).toEqual([]);
+    expect(silent).toEqual([]);
   });
 
   it("a mark unanswered 2 s after its audio should have played turns marks off (and releases the held trackEnd)", () => {

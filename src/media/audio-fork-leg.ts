@@ -21,8 +21,14 @@
  * missing. A finished utterance's trackEnd waits for the `playout` reply to its end mark, so the playout ledger is
  * what FS actually played; while marks are off (or never answered) the local pacer clock is the ledger.
  * trackStart and `mark()` follow the pacer clock (accurate within the lead plus FS's pre-buffer).
- * `clear()` stops the pacer (fading when `fadeOutMs` is given), then sends `{"type":"killAudio"}` and calls
- * `onFlush` (the adapter issues `uuid_break <uuid> all`), after the fade tail when there is one.
+ * `clear()` stops the pacer and sends `{"type":"killAudio"}` at once, then calls `onFlush` (the adapter issues
+ * `uuid_break <uuid> all`). No fade: FS already holds the released lead and its pre-buffer, which only killAudio
+ * can drop, so waiting for a fade tail kept the caller hearing the agent 80-110 ms after barge-in (live fact 10).
+ * Playout probe: with marks on, a `probe:<n>` mark follows the call's first agent frame. Only a `playout` reply
+ * proves that the caller hears the stream; none within `playoutDeadlineMs` (3 s) of the probe, before any
+ * `playout` reply at all, emits `noPlayout`: the adapter ends the call instead of leaving the caller in silence
+ * (a channel parked without `send_silence_when_idle` writes no frames, so nothing streamed is ever heard). A probe
+ * answered `cleared` (barge-in) proves nothing: the next agent frame sends a new one.
  *
  * Out, `mode: "file"` (drachtio line, or streaming off): there is no pacing. The audio of each utterance
  * (`write`/`play`) is accumulated and sent, when the utterance ends (`endPlay`, or the end of `play`'s source), as
@@ -38,7 +44,7 @@
 import type { AudioFrame } from "../audio/index.js";
 import { resample } from "../audio/index.js";
 import type { Logger } from "../log.js";
-import type { MediaClock } from "./clock.js";
+import type { MediaClock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import { TypedEmitter } from "./emitter.js";
 import type { ForkSocket } from "./fork-registry.js";
@@ -75,6 +81,8 @@ export interface AudioForkLegOptions {
   leadMs?: number;
   /** How long after its audio should have played a mark may stay unanswered before marks are turned off (default 2000). */
   markTimeoutMs?: number;
+  /** How long the playout probe may stay unanswered before `noPlayout` (default 3000). */
+  playoutDeadlineMs?: number;
   clock?: MediaClock;
   /** Sends one frame: Buffer = binary, string = text (the http layer passes `ws.send`). */
   send: (data: Buffer | string) => void;
@@ -119,6 +127,8 @@ export type AudioForkLegEvents = {
   marksDisabled: [{ mark: string }];
   /** A text frame other than the metadata or a mark reply (send_text, stop text...). */
   text: [{ text: string; json: unknown }];
+  /** FS confirmed no agent audio as played within the deadline of the playout probe: the caller hears nothing. */
+  noPlayout: [{ mark: string; waitedMs: number }];
   /** File mode: a playAudio message was sent; the adapter plays the file FS reports in `::play_audio`. */
   playAudio: [AudioForkPlayAudio];
 };
@@ -128,6 +138,7 @@ export { MAX_OUTSTANDING_MARKS } from "./playout-marks.js";
 const FS_PREBUFFER_MS = 80;
 const FRAME_MS = 20;
 const KILL_AUDIO = '{"type":"killAudio"}';
+const PROBE_PREFIX = "probe:";
 
 interface FileUtterance {
   playId: string;
@@ -185,6 +196,14 @@ export class AudioForkLeg extends PacedLeg {
   /** trackEnds wait for FreeSWITCH to answer the utterance's end mark with `playout` (§2.7). */
   private readonly marks: PlayoutMarks;
   private textFrames = 0;
+  private readonly playoutDeadlineMs: number;
+  /** FS answered some mark with `playout`: agent audio reaches the caller. */
+  private playoutSeen = false;
+  private probeSeq = 0;
+  /** `noPlayout` was emitted: no more probes (the adapter ends the call). */
+  private probeFailed = false;
+  /** The probe mark waiting for its reply, and its deadline. */
+  private probe: { name: string; timer: TimerHandle } | undefined;
   // file mode
   private readonly files = new Map<string, FileUtterance>();
   private playAudioSeq = 0;
@@ -209,6 +228,7 @@ export class AudioForkLeg extends PacedLeg {
     this.onFlush = options.onFlush;
     this.log = options.log;
     this.markTimeoutMs = options.markTimeoutMs ?? 2000;
+    this.playoutDeadlineMs = options.playoutDeadlineMs ?? 3000;
     this.marks = new PlayoutMarks({
       clock: this.clock,
       now: () => this.nowMs,
@@ -266,7 +286,8 @@ export class AudioForkLeg extends PacedLeg {
       return;
     }
     if (reply) {
-      this.onMarkReply(reply.name, reply.event);
+      if (reply.name.startsWith(PROBE_PREFIX)) this.onProbeReply(reply.name, reply.event);
+      else this.onMarkReply(reply.name, reply.event);
       return;
     }
     this.forkEvents.emit("text", { text, json });
@@ -339,12 +360,13 @@ export class AudioForkLeg extends PacedLeg {
 
   override clear(options?: ClearOptions): ClearResult {
     if (this.mode === "file") return this.clearFiles();
-    const result = super.clear(options);
+    // A hard cut: a fade could only shape audio not yet sent, while FS keeps playing what it holds (file comment).
+    const result = super.clear({ ...options, fadeOutMs: 0 });
     // Utterances fully sent but not yet confirmed played: FS had them in its buffer; killAudio may cut their
     // tail. They are reported as played as far as we sent them (FS answers their marks `cleared` later).
     this.marks.cleared(result, false);
     if (this.closed) return result;
-    this.flushAfterFade(result, options, () => this.flush());
+    this.flush();
     return result;
   }
 
@@ -371,10 +393,12 @@ export class AudioForkLeg extends PacedLeg {
     if (this.closed || this.mode !== "stream") return;
     this.send(pcmToL16(frame.pcm));
     this.sentFrames++;
+    if (info.playId !== undefined && !this.playoutSeen && !this.probe && !this.probeFailed && this.marks.enabled) this.sendProbe();
     if (info.last && info.playId !== undefined) this.marks.markEnd(info.playId, frame.timestampMs + FRAME_MS);
   }
 
   protected override onShutdown(_reason: LegCloseReason, _detail: string | undefined): void {
+    this.stopProbe();
     this.marks.close();
     for (const u of this.files.values()) if (!u.done) this.finishFile(u, true);
   }
@@ -389,7 +413,36 @@ export class AudioForkLeg extends PacedLeg {
     if (!this.marks.hold(e, this.closed)) super.forwardTrackEnd(e);
   }
 
+  /** Asks FS to confirm that the audio sent so far was played (see the file comment). */
+  private sendProbe(): void {
+    const name = `${PROBE_PREFIX}${++this.probeSeq}`;
+    const timer = this.clock.setTimer(() => {
+      if (this.probe?.name !== name || this.playoutSeen || this.closed) return;
+      this.probe = undefined;
+      this.probeFailed = true;
+      this.forkEvents.emit("noPlayout", { mark: name, waitedMs: this.playoutDeadlineMs });
+    }, this.playoutDeadlineMs);
+    this.probe = { name, timer };
+    this.send(`{"type":"mark","data":{"name":${JSON.stringify(name)}}}`);
+  }
+
+  private stopProbe(): void {
+    if (this.probe) this.clock.clearTimer(this.probe.timer);
+    this.probe = undefined;
+  }
+
+  private onProbeReply(name: string, event: AudioForkMarkEvent): void {
+    this.confirmedMarks.push({ name, playId: undefined, event, atMs: this.nowMs });
+    if (this.probe?.name !== name) return;
+    this.stopProbe();
+    if (event === "playout") this.playoutSeen = true;
+  }
+
   private onMarkReply(name: string, event: AudioForkMarkEvent): void {
+    if (event === "playout" && !this.playoutSeen) {
+      this.playoutSeen = true;
+      this.stopProbe();
+    }
     const m = this.marks.answered(name);
     if (!m) this.log?.debug({ legId: this.id, mark: name }, "audio fork: reply to an unknown mark");
     const reply: AudioForkMarkReply = { name, playId: m?.playId, event, atMs: this.nowMs };

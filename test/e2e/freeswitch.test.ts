@@ -234,7 +234,7 @@ describe("FreeSWITCH originate (POST /api/calls)", () => {
     const events = record(server, id);
     const dialled = sim.commands.find((c) => c.startsWith("bgapi originate"));
     expect(dialled).toBe(
-      `bgapi originate {origination_uuid=${id},origination_caller_id_number=5550100,origination_caller_id_name='active-call',originate_timeout=30,active_call=true,sip_h_X-Campaign=a\\,b}user/1001 &park()`,
+      `bgapi originate {origination_uuid=${id},origination_caller_id_number=5550100,origination_caller_id_name='active-call',originate_timeout=30,active_call=true,send_silence_when_idle=-1,sip_h_X-Campaign=a\\,b}user/1001 &park()`,
     );
     await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
     expect(events.map((e) => e.event).slice(0, 3)).toEqual(["ringing", "answer", "trackStart"]);

@@ -21,6 +21,8 @@ export interface TestServer extends Server {
   wsUrl: string;
   dir: string;
   config: Config;
+  /** Every log line of the controller at warn or above, parsed (a normal call must leave none). */
+  problems: Array<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,18 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
   const config = configSchema.parse(raw);
   const { mkdir } = await import("node:fs/promises");
   for (const d of Object.values(config.paths)) await mkdir(d, { recursive: true });
-  const log = createLogger({ level: (process.env.E2E_LOG ?? "silent") as "info", format: "json", redactPersonal: true, secrets: [], tty: false, noColor: true });
+  // Lines at warn and above are kept for the test (and still printed when E2E_LOG asks for them).
+  const problems: Array<Record<string, unknown>> = [];
+  const shown = process.env.E2E_LOG;
+  const destination = {
+    write(line: string): void {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (entry.level === "warn" || entry.level === "error" || entry.level === "fatal") problems.push(entry);
+      if (shown !== undefined && shown !== "silent") process.stdout.write(line);
+    },
+  };
+  const level = shown !== undefined && shown !== "silent" ? shown : "warn";
+  const log = createLogger({ level: level as "info", format: "json", redactPersonal: true, secrets: [], tty: false, noColor: true, destination });
   const server = await buildServer({ config, env: {}, log, version: "test", ...(ws ? { ws } : {}) });
   await server.app.listen({ host: "127.0.0.1", port });
   await server.start();
@@ -64,6 +77,7 @@ export async function startServer(overrides: DeepPartial<Record<string, unknown>
     wsUrl: `ws://127.0.0.1:${port}`,
     dir,
     config,
+    problems,
     async stop() {
       await server.close();
       await rm(dir, { recursive: true, force: true });

@@ -225,6 +225,8 @@ export class FreeswitchAdapter {
       `origination_caller_id_name='${originateValue(request.fromName ?? c.caller_id_name)}'`,
       `originate_timeout=${Math.max(1, Math.round(request.timeoutMs / 1000))}`,
       "active_call=true",
+      // On the channel before `&park()` sees media, or nothing streamed is heard (live fact 5; FsChannel).
+      ...(c.playback === "stream" ? ["send_silence_when_idle=-1"] : []),
       ...Object.entries(request.headers ?? {}).filter(([k]) => /^[A-Za-z0-9-]{1,64}$/.test(k)).map(([k, v]) => `sip_h_${k}=${originateValue(v)}`),
     ];
     const command = `originate {${vars.join(",")}}${dialString(request.to, c)} &park()`;

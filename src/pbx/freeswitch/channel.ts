@@ -18,6 +18,14 @@ type FsConfig = Config["freeswitch"];
 /** The fork must connect this soon after `start` (§1.6 step 3.2). */
 export const FORK_CONNECT_TIMEOUT_MS = 5000;
 const FORK_RETRY_DELAY_MS = 500;
+/**
+ * FreeSWITCH closes the fork's WebSocket a few ms before CHANNEL_HANGUP reaches ESL (live fact 8): a fork that
+ * closes is given this long for the hangup to arrive before it counts as dropped and is restarted.
+ */
+export const FORK_CLOSE_GRACE_MS = 1000;
+/** What the dialplan must do so that streamed agent audio is heard (see `checkSilenceWhenIdle`). */
+export const SILENCE_WHEN_IDLE_FIX =
+  'set send_silence_when_idle=-1 before park/socket in the dialplan (<action application="set" data="send_silence_when_idle=-1"/>), or among the {} variables of an originate';
 const DTMF_SOURCES: Readonly<Record<string, "rfc2833" | "info" | "inband" | "pbx">> = { RTP: "rfc2833", INBAND_AUDIO: "inband", ENDPOINT: "info" };
 /** A header name for `sip_bye_h_<Name>` / `sip_h_<Name>`: a SIP token. */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
@@ -55,6 +63,10 @@ export class FsChannel implements CallControl, PbxPlayer {
   private forkRestarts = 0;
   /** A `pbx:` playback was paused with `uuid_fileman` (a toggle). */
   private pbxPaused = false;
+  /** send_silence_when_idle was verified (once per call, before answer or before the fork). */
+  private silenceChecked = false;
+  /** A closed fork waiting for CHANNEL_HANGUP before it counts as dropped. */
+  private forkGrace: NodeJS.Timeout | undefined;
   private answeredSeen = false;
   /** File mode (§2.6): utterances sent as playAudio, in order, waiting for their `::play_audio` file. */
   private readonly awaitingFiles: string[] = [];
@@ -83,7 +95,26 @@ export class FsChannel implements CallControl, PbxPlayer {
   // ---------------------------------------------------------------------------------------------- CallControl
 
   async answer(): Promise<void> {
+    // Before the answer: a parked channel's park loop reads the variable when the channel gets media.
+    await this.checkSilenceWhenIdle();
     await this.api(`uuid_answer ${this.uuid}`);
+  }
+
+  /**
+   * Streamed agent audio is mixed into the frames FreeSWITCH writes, and a parked channel (park, `socket … async`,
+   * originate's `&park()`) writes frames only if `send_silence_when_idle` was set when its park loop first saw
+   * media: switch_ivr_park reads it once, at the first pass after answer or pre-answer. Set after the answer it
+   * races that pass and is ignored for the whole call (live facts 3-5: no RTP to the caller at all). So the
+   * dialplan sets it before park, originate among its `{}` variables; this verifies it (`uuid_getvar`). When it is
+   * missing, an error names the fix and it is set here, which still works while the channel has no media yet.
+   */
+  private async checkSilenceWhenIdle(): Promise<void> {
+    if (this.o.config.playback !== "stream" || this.silenceChecked) return;
+    this.silenceChecked = true;
+    const value = (await this.api(`uuid_getvar ${this.uuid} send_silence_when_idle`, true)).trim();
+    if (/^-?\d+$/.test(value) && Number(value) !== 0) return;
+    this.o.log.error({ callId: this.uuid, step: "send_silence_when_idle", value, fix: SILENCE_WHEN_IDLE_FIX }, "send_silence_when_idle is not set on the channel: the caller may hear no agent audio");
+    await this.api(`uuid_setvar ${this.uuid} send_silence_when_idle -1`);
   }
 
   async ringing(earlyMedia: boolean): Promise<void> {
@@ -107,8 +138,13 @@ export class FsChannel implements CallControl, PbxPlayer {
 
   async transfer(request: TransferRequest): Promise<TransferOutcome> {
     if (request.mode === "dialplan") {
-      const reply = await this.o.connection.bgapi(`uuid_transfer ${this.uuid} ${safeArg(request.target)} XML ${safeArg(request.context ?? this.o.config.transfer_context)}`);
-      return reply.startsWith("+OK") ? { state: "accepted" } : { state: "failed", reason: reply.trim() };
+      const command = `uuid_transfer ${this.uuid} ${safeArg(request.target)} XML ${safeArg(request.context ?? this.o.config.transfer_context)}`;
+      // The fork is a media bug on the channel: it would go along and keep streaming the caller to us (live fact 7).
+      await this.stopFork();
+      const reply = await this.o.connection.bgapi(command);
+      if (reply.startsWith("+OK")) return { state: "accepted" };
+      await this.resumeFork();
+      return { state: "failed", reason: reply.trim() };
     }
     const target = /^sips?:/i.test(request.target) ? request.target : await this.userUri(request.target);
     await this.api(`uuid_setvar ${this.uuid} sip_refer_continue_after_reply true`);
@@ -132,6 +168,7 @@ export class FsChannel implements CallControl, PbxPlayer {
     this.pendingRefer = undefined;
     const code = Number(/SIP\/2\.0 (\d{3})/.exec(sipfrag ?? "")?.[1]);
     if (code >= 200 && code < 300) {
+      await this.stopFork();
       await this.api(`uuid_kill ${this.uuid} BLIND_TRANSFER`, true);
       return { state: "accepted" };
     }
@@ -196,8 +233,9 @@ export class FsChannel implements CallControl, PbxPlayer {
   /** Starts mod_audio_fork (10-argument form) and waits for its WebSocket; one retry when it fails to connect. */
   async startMedia(): Promise<FsMedia> {
     const c = this.o.config;
-    // Streamed audio is mixed into what FS writes: an idle channel writes nothing without this (§2.4).
-    if (c.playback === "stream") await this.api(`uuid_setvar ${this.uuid} send_silence_when_idle -1`);
+    // Streamed audio is mixed into what FS writes: an idle channel writes nothing without this (§2.4). Inbound
+    // calls were checked before their answer; an originated call carries it from its `{}` variables.
+    await this.checkSilenceWhenIdle();
     const socket = await this.connectFork();
     const leg = new AudioForkLeg({
       id: this.uuid,
@@ -211,6 +249,12 @@ export class FsChannel implements CallControl, PbxPlayer {
       log: this.o.log,
     });
     if (c.playback === "file") leg.forkEvents.on("playAudio", (p) => this.awaitingFiles.push(p.playId));
+    // Fail loud: a call whose agent audio never plays is ended, not left in silence.
+    leg.forkEvents.on("noPlayout", (e) => {
+      const detail = `media: FreeSWITCH played none of the agent audio within ${e.waitedMs} ms (no mark answered)`;
+      this.o.log.error({ callId: this.uuid, step: "playout", waitedMs: e.waitedMs, fix: `${SILENCE_WHEN_IDLE_FIX}; with mod_audio_fork older than 1.2.29 set [freeswitch] use_marks = false` }, "no agent audio reached the caller; ending the call");
+      leg.hangup("error", detail);
+    });
     this.leg = leg;
     this.bindFork(socket, leg);
     return { leg, media: { leg: "audioFork", codec: "L16", sampleRate: c.fork_sample_rate, outputSampleRate: c.playback_sample_rate } };
@@ -241,31 +285,68 @@ export class FsChannel implements CallControl, PbxPlayer {
     }
   }
 
-  /**
-   * Frames of `socket` go to the leg. When the fork drops while the channel lives (FS never reconnects by
-   * itself), it is restarted once (`stop`, then `start`) on the same leg; a second loss ends the leg.
-   */
+  /** Frames of `socket` go to the leg; its close is a loss only when the channel outlives it (`forkLost`). */
   private bindFork(socket: ForkSocket, leg: AudioForkLeg): void {
     socket.on("message", (data, isBinary) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       leg.handleMessage(buf, isBinary);
     });
     socket.on("close", (code) => {
+      // Stopped on purpose (transfer) or replaced by a restart: not a loss.
       if (this.forkSocket !== socket) return;
       this.forkSocket = undefined;
       if (this.gone || leg.closed) return leg.hangup("transport", `fork socket closed (${code})`);
-      if (this.forkRestarts++ >= 1) return leg.hangup("transport", `fork lost again (${code})`);
-      this.o.log.warn({ callId: this.uuid, code }, "audio fork dropped while the call lives; restarting it");
-      void (async () => {
-        await this.api(`uuid_audio_fork ${this.uuid} stop`, true).catch(() => undefined);
-        const next = await this.connectFork();
-        if (leg.closed) return next.close(1000, "call ended");
-        this.bindFork(next, leg);
-      })().catch((err: unknown) => {
-        this.o.log.error({ callId: this.uuid, err }, "audio fork restart failed");
-        leg.hangup("transport", "fork restart failed");
-      });
+      clearTimeout(this.forkGrace);
+      this.forkGrace = setTimeout(() => void this.forkLost(leg, code), FORK_CLOSE_GRACE_MS);
+      this.forkGrace.unref();
     });
+  }
+
+  /**
+   * The fork closed and no CHANNEL_HANGUP came within the grace: a channel that is gone anyway ends quietly; a live
+   * one gets its fork restarted once (`stop`, then `start`) on the same leg (FS never reconnects by itself); a
+   * second loss ends the leg.
+   */
+  private async forkLost(leg: AudioForkLeg, code: number): Promise<void> {
+    this.forkGrace = undefined;
+    if (this.gone || leg.closed) return;
+    const exists = (await this.api(`uuid_exists ${this.uuid}`, true).catch(() => "false")).trim();
+    if (this.gone || leg.closed) return;
+    if (exists !== "true") return this.markGone("NORMAL_CLEARING", undefined, "system");
+    if (this.forkRestarts++ >= 1) return leg.hangup("transport", `fork lost again (${code})`);
+    this.o.log.warn({ callId: this.uuid, code }, "audio fork dropped while the call lives; restarting it");
+    try {
+      await this.api(`uuid_audio_fork ${this.uuid} stop`, true).catch(() => undefined);
+      const next = await this.connectFork();
+      if (leg.closed) return next.close(1000, "call ended");
+      this.bindFork(next, leg);
+    } catch (err) {
+      if (this.gone || leg.closed) return;
+      this.o.log.error({ callId: this.uuid, err, step: "fork restart" }, "audio fork restart failed; ending the call");
+      leg.hangup("error", "media: the audio fork dropped and could not be restarted");
+    }
+  }
+
+  /** Takes the fork off the channel (`uuid_audio_fork <uuid> stop`) before the channel leaves us (transfer). */
+  private async stopFork(): Promise<void> {
+    const socket = this.forkSocket;
+    if (!socket || this.gone) return;
+    this.forkSocket = undefined;
+    await this.api(`uuid_audio_fork ${this.uuid} stop`, true).catch((err: unknown) => this.o.log.warn({ callId: this.uuid, err }, "uuid_audio_fork stop failed"));
+  }
+
+  /** A transfer that failed leaves the call with us: the fork is started again on the same leg. */
+  private async resumeFork(): Promise<void> {
+    const leg = this.leg;
+    if (!leg || leg.closed || this.gone || this.forkSocket) return;
+    try {
+      const socket = await this.connectFork();
+      if (leg.closed) return socket.close(1000, "call ended");
+      this.bindFork(socket, leg);
+    } catch (err) {
+      this.o.log.error({ callId: this.uuid, err, step: "fork restart" }, "audio fork could not be restarted after a failed transfer; ending the call");
+      leg.hangup("error", "media: the audio fork could not be restarted after a failed transfer");
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- events
@@ -329,6 +410,8 @@ export class FsChannel implements CallControl, PbxPlayer {
   markGone(cause: string, sipTermStatus: string | undefined, initiator: "caller" | "system"): void {
     if (this.gone) return;
     this.gone = true;
+    clearTimeout(this.forkGrace);
+    this.forkGrace = undefined;
     this.o.forks.cancel(this.uuid);
     this.events.emit("hangup", { cause, sipCode: sipCodeOf(cause, sipTermStatus), initiator });
   }
