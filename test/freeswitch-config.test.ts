@@ -3,12 +3,15 @@
  * refuses to load the whole configuration otherwise) and must agree with the controller's [freeswitch] defaults:
  * a default changed in src/config/schema.ts without the XML (or the other way round) fails here.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { configSchema, parseHostPort } from "../src/config/schema.js";
 import { readmeSection, tomlKeys } from "./readme-section.js";
+import { sharedFixtures } from "./shared-fixtures.js";
+import { loadDialplan, route, type Dialplan, type RouteResult } from "./sim/freeswitch/dialplan.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FS_DIR = join(ROOT, "freeswitch");
@@ -163,13 +166,20 @@ interface Extension {
   actions: { app: string; data: string }[];
 }
 
-/** Every dialplan extension in freeswitch/dialplan/<context>/*.xml. */
+/**
+ * Every dialplan extension in freeswitch/dialplan/: in a <context> of its own file (dialplan/active_call.xml), or
+ * in the context a stock file includes it into (dialplan/<context>/*.xml).
+ */
 function extensions(): Extension[] {
   return files
     .filter((f) => f.startsWith("dialplan/"))
     .flatMap((file) => {
-      const context = file.split("/")[1] as string;
-      return [...walk(doc(file).root)]
+      const root = doc(file).root;
+      const inContexts = root.children.filter((c) => c.name === "context");
+      const groups =
+        inContexts.length > 0 ? inContexts.map((c) => ({ context: c.attrs.name ?? "", el: c })) : [{ context: file.split("/")[1] as string, el: root }];
+      return groups.flatMap(({ context, el }) =>
+        [...walk(el)]
         .filter((e) => e.name === "extension")
         .map((ext) => {
           const cond = ext.children.find((c) => c.name === "condition");
@@ -182,25 +192,54 @@ function extensions(): Extension[] {
               .filter((a) => a.name === "action")
               .map((a) => ({ app: a.attrs.application ?? "", data: a.attrs.data ?? "" })),
           };
-        });
+        }),
+      );
     });
 }
 
-/** Extension numbers (literal `^…$` expressions) to extension. */
-function byNumber(context: string): Map<string, Extension> {
-  const out = new Map<string, Extension>();
-  for (const e of extensions()) {
-    const m = /^\^([\w-]+)\$$/.exec(e.expression);
-    if (e.context === context && m) out.set(m[1] as string, e);
+// ---------------------------------------------------------------------------------------------------------
+// The stock FreeSWITCH 1.10.12 configuration (../shared/fixtures/freeswitch/vanilla-conf) with our freeswitch/dialplan
+// files copied where the README says (dialplan/*.xml, dialplan/default/*.xml, dialplan/public/*.xml), loaded and
+// routed the way FreeSWITCH does (test/sim/freeswitch/dialplan.ts).
+
+const VANILLA = sharedFixtures("freeswitch", "vanilla-conf");
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function confDir(opts: { dropIn: boolean; defaultPassword?: string }): string {
+  const dir = mkdtempSync(join(tmpdir(), "fs-conf-"));
+  tempDirs.push(dir);
+  cpSync(VANILLA, dir, { recursive: true });
+  if (opts.dropIn) {
+    for (const f of files.filter((x) => x.startsWith("dialplan/"))) {
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      cpSync(join(FS_DIR, f), join(dir, f));
+    }
   }
-  return out;
+  if (opts.defaultPassword !== undefined) {
+    const vars = join(dir, "vars.xml");
+    writeFileSync(vars, readFileSync(vars, "utf8").replace("default_password=1234", `default_password=${opts.defaultPassword}`));
+  }
+  return dir;
 }
 
-function transferTarget(data: string): { ext: string; context: string } {
-  const [ext, dialplan, context] = data.split(/\s+/);
-  expect(dialplan).toBe("XML");
-  return { ext: ext as string, context: context as string };
+/** FreeSWITCH's own conf_dir (a package install), so that routes from different temp dirs compare equal. */
+const CORE = { globals: { conf_dir: "/etc/freeswitch" } };
+const loaded = new Map<string, Dialplan>();
+function stockWithDropIn(defaultPassword?: string): Dialplan {
+  const key = `drop-in:${defaultPassword ?? ""}`;
+  if (!loaded.has(key)) loaded.set(key, loadDialplan(confDir({ dropIn: true, defaultPassword }), CORE));
+  return loaded.get(key) as Dialplan;
 }
+function stockOnly(): Dialplan {
+  if (!loaded.has("stock")) loaded.set("stock", loadDialplan(confDir({ dropIn: false }), CORE));
+  return loaded.get("stock") as Dialplan;
+}
+
+/** Index of the executed application `app data` (-1 when it did not run). */
+const ran = (r: RouteResult, app: string, data = "") => r.executed.findIndex((e) => e.app === app && e.data === data);
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -237,6 +276,7 @@ describe("freeswitch/ drop-in configuration", () => {
       expect.arrayContaining([
         "autoload_configs/event_socket.conf.xml",
         "autoload_configs/modules.conf.xml.snippet",
+        "dialplan/active_call.xml",
         "dialplan/default/50_active_call.xml",
         "dialplan/public/50_active_call.xml",
         "sip_profiles/external/carrier.xml",
@@ -297,18 +337,12 @@ describe("freeswitch/ drop-in configuration", () => {
     }
   });
 
-  it("the agent extensions live in transfer_context and the public routes transfer into it", () => {
+  it("the agents live in their own context active_call; everything else transfers into it, keeping the destination", () => {
     const agents = extensions().filter((e) => e.actions.some((a) => a.app === "park" || a.app === "socket"));
-    expect(agents.map((e) => e.context)).toEqual(agents.map(() => defaults.transfer_context));
-    const agentNumbers = byNumber(defaults.transfer_context);
-    const transfers = extensions().filter((e) => e.context === "public").flatMap((e) => e.actions.filter((a) => a.app === "transfer"));
-    expect(transfers.length).toBeGreaterThan(0);
-    for (const t of transfers) {
-      const { ext, context } = transferTarget(t.data);
-      expect(context).toBe(defaults.transfer_context);
-      const target = agentNumbers.get(ext);
-      expect(target?.actions.some((a) => a.app === "park" || a.app === "socket")).toBe(true);
-    }
+    expect(agents.map((e) => `${e.context}/${e.name}`).sort()).toEqual(["active_call/active_call_park", "active_call/active_call_socket"]);
+    const transfers = extensions().flatMap((e) => e.actions.filter((a) => a.app === "transfer").map((a) => ({ e, a })));
+    expect(transfers.map(({ e }) => e.context).sort()).toEqual(["default", "default", "public", "public", "public"]);
+    for (const { a } of transfers) expect(a.data).toBe("${destination_number} XML active_call");
   });
 
   it("the upstream PBX gateway registers and its inbound calls reach the agent", () => {
@@ -317,11 +351,8 @@ describe("freeswitch/ drop-in configuration", () => {
     const p = params(gw as XmlElement);
     expect(p.register).toBe("true");
     for (const k of ["username", "password", "realm", "proxy"]) expect(p[k]).toBeTruthy();
-    const route = byNumber(p.context as string).get(p.extension as string);
-    expect(route, `an extension ^${p.extension}$ in context ${p.context}`).toBeDefined();
-    const t = route?.actions.find((a) => a.app === "transfer");
-    const { ext, context } = transferTarget(t?.data ?? "");
-    expect(byNumber(context).get(ext)?.actions.some((a) => a.app === "park")).toBe(true);
+    const r = route(stockWithDropIn(), { context: p.context as string, destination: p.extension as string });
+    expect(r.final).toMatchObject({ context: "active_call", extension: "active_call_park", app: "park" });
   });
 
   it("the carrier gateway sends DID calls to the public context, where DIDs route to the agent", () => {
@@ -331,7 +362,10 @@ describe("freeswitch/ drop-in configuration", () => {
     expect(p.extension).toBe("auto_to_user");
     const dids = extensions().filter((e) => e.context === p.context && /\d{6,}/.test(e.expression));
     expect(dids.length).toBeGreaterThan(0);
-    for (const d of dids) expect(d.actions.some((a) => a.app === "transfer")).toBe(true);
+    for (const d of dids) {
+      const number = /\d{6,}/.exec(d.expression)?.[0] as string;
+      expect(route(stockWithDropIn(), { context: p.context as string, destination: number }).final?.context).toBe("active_call");
+    }
   });
 
   it("the internal profile snippet adds WS and WSS bindings to sip_profile", () => {
@@ -341,6 +375,116 @@ describe("freeswitch/ drop-in configuration", () => {
     expect(p["ws-binding"]).toBe(":5066");
     expect(p["wss-binding"]).toBe(":7443");
     expect(d.leadingComments[0]).toContain("wss.pem");
+  });
+});
+
+describe("routing through the stock configuration with the drop-in", () => {
+  const dids = extensions()
+    .filter((e) => e.context === "public" && /\d{6,}/.test(e.expression))
+    .map((e) => ({ number: /\d{6,}/.exec(e.expression)?.[0] as string, socket: e.actions.some((a) => a.data === "active_call_mode=socket") }));
+
+  it("the drop-in loads into the stock configuration: active_call beside default and public, included in place", () => {
+    const dp = stockWithDropIn();
+    expect(dp.files).toEqual(["vars.xml", "dialplan/active_call.xml", "dialplan/default.xml", "dialplan/default/50_active_call.xml", "dialplan/public.xml", "dialplan/public/50_active_call.xml"]);
+    expect(dp.contexts.map((c) => c.name)).toEqual(["active_call", "default", "public"]);
+    expect(dp.warnings).toEqual([]);
+  });
+
+  it("has a park DID and a socket DID to check", () => {
+    expect(dids.filter((d) => d.socket).length).toBeGreaterThan(0);
+    expect(dids.filter((d) => !d.socket).length).toBeGreaterThan(0);
+  });
+
+  const parksHere = (r: RouteResult) => {
+    expect(r.final).toEqual({ context: "active_call", extension: "active_call_park", app: "park", data: "" });
+    expect(r.variables).toMatchObject({ active_call: "true", send_silence_when_idle: "-1" });
+    const park = ran(r, "park");
+    expect(ran(r, "set", "active_call=true")).toBeGreaterThanOrEqual(0);
+    expect(ran(r, "set", "active_call=true")).toBeLessThan(park);
+    expect(ran(r, "set", "send_silence_when_idle=-1")).toBeGreaterThanOrEqual(0);
+    expect(ran(r, "set", "send_silence_when_idle=-1")).toBeLessThan(park);
+    expect(r.executed.map((e) => e.app)).not.toContain("answer");
+  };
+  const socketsHere = (r: RouteResult) => {
+    expect(r.final).toEqual({ context: "active_call", extension: "active_call_socket", app: "socket", data: `${defaults.outbound_listen} async full` });
+    expect(parseHostPort(defaults.outbound_listen)).toEqual(parseHostPort("127.0.0.1:8084"));
+    expect(r.variables).toMatchObject({ send_silence_when_idle: "-1", active_call_mode: "socket" });
+    expect(ran(r, "set", "send_silence_when_idle=-1")).toBeGreaterThanOrEqual(0);
+    expect(ran(r, "set", "send_silence_when_idle=-1")).toBeLessThan(ran(r, "socket", `${defaults.outbound_listen} async full`));
+    expect(r.executed.map((e) => e.app)).not.toContain("answer");
+  };
+
+  it.each(["", "+"])("each carrier DID dialled as %j from context public reaches the agent, keeping the DID, without the 10 s delay", (plus) => {
+    for (const did of dids) {
+      const r = route(stockWithDropIn(), { context: "public", destination: `${plus}${did.number}`, source: "mod_sofia" });
+      if (did.socket) socketsHere(r);
+      else parksHere(r);
+      expect(r.variables.active_call_var_did).toBe(did.number);
+      expect(r.trace.at(-1)?.destination).toBe(`${plus}${did.number}`);
+      expect(r.trace.map((s) => s.context)).not.toContain("default");
+      expect(r.sleptMs).toBe(0);
+    }
+  });
+
+  it("the upstream PBX's calls (active-call-upstream in public) park, keeping the destination", () => {
+    const r = route(stockWithDropIn(), { context: "public", destination: "active-call-upstream" });
+    parksHere(r);
+    expect(r.trace.at(-1)?.destination).toBe("active-call-upstream");
+    expect(r.sleptMs).toBe(0);
+  });
+
+  it("phones dial 7700 (park) and 7701 (socket) in context default", () => {
+    const park = route(stockWithDropIn(), { context: "default", destination: "7700", caller: "1000" });
+    parksHere(park);
+    expect(park.trace.at(-1)?.destination).toBe("7700");
+    expect(park.trace.map((s) => s.extension)).toContain("active_call_agent_park");
+    const socket = route(stockWithDropIn(), { context: "default", destination: "7701", caller: "1000" });
+    socketsHere(socket);
+    expect(socket.trace.at(-1)?.destination).toBe("7701");
+  });
+
+  it("7700 and 7701 are free in the stock default context: without the drop-in they reach only its catch-all enum extension", () => {
+    for (const n of ["7700", "7701"]) {
+      const r = route(stockOnly(), { context: "default", destination: n });
+      expect(r.trace.map((s) => s.extension).filter((x) => x !== "global")).toEqual(["enum"]);
+    }
+  });
+
+  it("takes no number from the site: stock numbers route exactly as without the drop-in (e.g. 1000, 9000, 9001)", () => {
+    const literal = (dp: Dialplan, ctx: string) =>
+      (dp.contexts.find((c) => c.name === ctx)?.extensions ?? [])
+        .flatMap((e) => e.conditions.map((c) => c.expression))
+        .flatMap((x) => [...x.matchAll(/\^(\d{3,5})\$/g)].map((m) => m[1] as string));
+    const numbers = [...new Set([...literal(stockOnly(), "default"), "1000", "1019", "3000", "9000", "9001", "9664"])];
+    expect(numbers.length).toBeGreaterThan(30);
+    const now = new Date("2026-12-07T12:00:00Z");
+    for (const destination of numbers) {
+      const stock = route(stockOnly(), { context: "default", destination, now });
+      const ours = route(stockWithDropIn(), { context: "default", destination, now });
+      expect({ destination, final: ours.final, trace: ours.trace }).toEqual({ destination, final: stock.final, trace: stock.trace });
+    }
+    expect(route(stockWithDropIn(), { context: "default", destination: "1000" }).final).toMatchObject({ context: "default", extension: "Local_Extension" });
+    const snom = route(stockWithDropIn(), { context: "default", destination: "9001" });
+    expect(snom.trace.map((s) => s.extension)).toContain("snom-demo-2");
+    expect(snom.final?.context).toBe("default");
+    for (const destination of ["1000", "1019", "3500"]) {
+      const pub = route(stockWithDropIn(), { context: "public", destination });
+      expect(pub.trace.map((s) => s.context)).not.toContain("active_call");
+    }
+  });
+
+  it("calls in context default sleep 10 s while default_password is 1234 (stock global extension), none once it is changed", () => {
+    expect(stockWithDropIn().globals.default_password).toBe("1234");
+    expect(route(stockWithDropIn(), { context: "default", destination: "7700" }).sleptMs).toBe(10_000);
+    expect(route(stockWithDropIn(), { context: "default", destination: "7701" }).sleptMs).toBe(10_000);
+    expect(route(stockWithDropIn("s3cret-pw"), { context: "default", destination: "7700" }).sleptMs).toBe(0);
+    expect(route(stockWithDropIn("s3cret-pw"), { context: "default", destination: "7701" }).sleptMs).toBe(0);
+    for (const did of dids) expect(route(stockWithDropIn(), { context: "public", destination: did.number }).sleptMs).toBe(0);
+  });
+
+  it("the agents' context parks any destination transferred into it, and uses the socket only with active_call_mode=socket", () => {
+    parksHere(route(stockWithDropIn(), { context: "active_call", destination: "anything", variables: { active_call_mode: "park" } }));
+    socketsHere(route(stockWithDropIn(), { context: "active_call", destination: "anything", variables: { active_call_mode: "socket" } }));
   });
 });
 
@@ -371,5 +515,34 @@ describe("the README section on FreeSWITCH", () => {
   it("sets only [freeswitch] keys that exist", () => {
     const known = new Set(Object.keys(defaults));
     expect(tomlKeys(text).filter((k) => !known.has(k))).toEqual([]);
+  });
+});
+
+// enabled once README updated
+describe.skip("the README section on FreeSWITCH names the new dialplan layout", () => {
+  const text = readmeSection("## Drop into an existing FreeSWITCH");
+
+  it("lists the three dialplan files", () => {
+    expect(text).toContain("| `dialplan/active_call.xml` | copy |");
+    expect(text).toContain("| `dialplan/default/50_active_call.xml` | copy |");
+    expect(text).toContain("| `dialplan/public/50_active_call.xml` | copy |");
+    expect(text).toContain("own context `active_call`");
+  });
+
+  it("names the agent numbers and the socket mode variable the drop-in uses", () => {
+    expect(text).toContain("**7700** = park mode, **7701** = socket mode");
+    expect(text).toContain("`active_call_mode=socket`");
+    expect(text).toContain("`set active_call=true`, `set send_silence_when_idle=-1`, then `park`");
+    expect(text).toContain(`\`set send_silence_when_idle=-1\`, then \`socket ${defaults.outbound_listen} async full\``);
+    expect(text).not.toMatch(/extension \*\*900[01]\*\*/);
+  });
+
+  it("explains the stock 10 s delay and that DIDs skip it", () => {
+    expect(text).toContain("sleeps **10 s** on every call in context `default`");
+    expect(text).toContain("DIDs from the `public` context go straight into `active_call` and skip it.");
+  });
+
+  it("says the numbers live in two expressions of default/50_active_call.xml", () => {
+    expect(text).toContain("If your site already uses 7700 or 7701, change the two expressions in that file (one per number); nothing else names them.");
   });
 });
