@@ -104,7 +104,8 @@ describe("GET /media/fork/:callId", () => {
     expect(await marks).toMatchObject({ name: "a1:1", playId: "a1", event: "playout" });
     expect(await metadata).toEqual({ text: '{"callId":"uuid-3"}', json: { callId: "uuid-3" } });
     expect(client.receivedAudio.map((b) => b.length)).toEqual(Array<number>(10).fill(640));
-    expect(client.receivedTexts).toEqual(['{"type":"mark","data":{"name":"a1:1"}}']);
+    // The playout probe rides behind the first agent frame, then the utterance's end mark.
+    expect(client.receivedTexts).toEqual(['{"type":"mark","data":{"name":"probe:1"}}', '{"type":"mark","data":{"name":"a1:1"}}']);
 
     // Barge-in during a long utterance: killAudio is sent and onFlush (uuid_break) is called.
     leg.write("a2", new Int16Array(16000).fill(500));
