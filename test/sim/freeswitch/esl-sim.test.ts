@@ -102,7 +102,7 @@ describe("FreeSwitchSim", () => {
     return c;
   };
   beforeEach(async () => {
-    sim = new FreeSwitchSim({ playbackMs: 100 });
+    sim = new FreeSwitchSim({ playbackMs: 100, jitterMs: 0 });
     await sim.start();
   });
   afterEach(async () => {
@@ -368,5 +368,179 @@ describe("FreeSwitchSim", () => {
     const d = await open();
     await d.login();
     expect(sim.connections.length).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Strict where the live switch is (shared/fixtures/freeswitch/live-2026-12-06)
+
+describe("FreeSwitchSim strict as the live switch", () => {
+  let sim: FreeSwitchSim;
+  let wss: WebSocketServer;
+  let port = 0;
+  /** Per channel (from the URL): the controller side of the fork. */
+  const forks = new Map<string, { ws: WsSocket; texts: Array<{ text: string; at: number }>; closedAt: number | undefined }>();
+  const clients: RawClient[] = [];
+  beforeEach(async () => {
+    sim = new FreeSwitchSim({ seed: 7 });
+    await sim.start();
+    wss = new WebSocketServer({ port: 0, host: "127.0.0.1", handleProtocols: () => "audio.drachtio.org" });
+    await new Promise<void>((r) => wss.once("listening", () => r()));
+    port = (wss.address() as AddressInfo).port;
+    wss.on("connection", (ws, req) => {
+      const f = { ws, texts: [] as Array<{ text: string; at: number }>, closedAt: undefined as number | undefined };
+      forks.set(String(req.url).split("/").pop() ?? "", f);
+      ws.on("message", (d: Buffer, bin: boolean) => {
+        if (!bin) f.texts.push({ text: d.toString(), at: Date.now() });
+      });
+      ws.on("close", () => (f.closedAt = Date.now()));
+    });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.sock.destroy();
+    forks.clear();
+    wss.close();
+    await sim.close();
+  });
+  const api = async (c: RawClient, cmd: string): Promise<string> => {
+    c.send(`api ${cmd}\n\n`);
+    return (await c.next()).body.toString();
+  };
+  const login = async (sub?: string): Promise<RawClient> => {
+    const c = await RawClient.open(sim.eslPort);
+    clients.push(c);
+    await c.login(sub);
+    return c;
+  };
+  const startFork = async (c: RawClient, uuid: string): Promise<void> => {
+    expect(await api(c, `uuid_audio_fork ^^|${uuid}|start|ws://127.0.0.1:${port}/${uuid}|mono|16k|audio_fork|{}|true|true|16000`)).toBe("+OK Success\n");
+    const end = Date.now() + 3000;
+    while (!forks.has(uuid) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  };
+  const tone = (ms: number, amp = 3000): Buffer => {
+    const b = Buffer.alloc(ms * 32);
+    for (let i = 0; i < b.length / 2; i++) b.writeInt16LE(Math.round(Math.sin(i / 5) * amp), i * 2);
+    return b;
+  };
+  const audible = (uuid: string) => sim.heard(uuid).frames.filter((f) => f.rms > 300);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("the park loop reads send_silence_when_idle once: set after the answer, nothing reaches the caller and marks never answer", async () => {
+    const c = await login();
+    const late = sim.placeCall({ caller: "1001", callee: "7700" });
+    const early = sim.placeCall({ caller: "1002", callee: "7700" });
+    expect(await api(c, `uuid_setvar ${early} send_silence_when_idle -1`)).toBe("+OK\n");
+    for (const u of [late, early]) expect(await api(c, `uuid_answer ${u}`)).toBe("+OK\n");
+    expect(await api(c, `uuid_setvar ${late} send_silence_when_idle -1`)).toBe("+OK\n"); // too late: the loop read it
+    expect(sim.channel(late)?.silenceLatched).toBe(false);
+    expect(sim.channel(early)?.silenceLatched).toBe(true);
+    for (const u of [late, early]) {
+      await startFork(c, u);
+      forks.get(u)?.ws.send(tone(500));
+      forks.get(u)?.ws.send('{"type":"mark","data":{"name":"m1"}}');
+    }
+    const reply = () => forks.get(early)?.texts.find((t) => t.text.includes('"m1", "event": "playout"'));
+    const end = Date.now() + 5000;
+    while (!reply() && Date.now() < end) await sleep(20);
+    // The early channel: 500 ms of tone heard as 25 frames; the mark answered once the last of it was heard.
+    expect(audible(early).length).toBe(25);
+    expect(reply()?.at).toBeGreaterThanOrEqual(audible(early).at(-1)?.atMs ?? Infinity);
+    // The late one: no RTP at all towards the caller, and the mark never comes back.
+    await sleep(200);
+    expect(sim.heard(late).frames).toEqual([]);
+    expect(forks.get(late)?.texts.some((t) => t.text.includes("m1"))).toBe(false);
+    expect(sim.channel(late)?.marks).toEqual([{ name: "m1" }]);
+  });
+
+  it("originate's {} variables are on the channel before &park(); a channel answered before park latches what it had", async () => {
+    const c = await login("BACKGROUND_JOB");
+    c.send(`bgapi originate {origination_uuid=aaaaaaaa-1111-4222-8333-944444444444,send_silence_when_idle=-1}sofia/gateway/gw/1 &park()\nJob-UUID: j\n\n`);
+    await c.next();
+    await c.nextEvent("BACKGROUND_JOB");
+    const end = Date.now() + 2000;
+    while (sim.channel("aaaaaaaa-1111-4222-8333-944444444444")?.silenceLatched === undefined && Date.now() < end) await sleep(5);
+    expect(sim.channel("aaaaaaaa-1111-4222-8333-944444444444")?.silenceLatched).toBe(true);
+    const answered = sim.placeCall({ caller: "1", callee: "7700", answered: true });
+    expect(sim.channel(answered)?.silenceLatched).toBe(false);
+    const withVar = sim.placeCall({ caller: "1", callee: "7700", answered: true, variables: { send_silence_when_idle: "-1" } });
+    expect(sim.channel(withVar)?.silenceLatched).toBe(true);
+  });
+
+  it("killAudio empties the caller-side buffer at once: no audible frame leaves after it; pending marks answer cleared", async () => {
+    const c = await login();
+    const uuid = sim.placeCall({ caller: "1001", callee: "7700", variables: { send_silence_when_idle: "-1" } });
+    await api(c, `uuid_answer ${uuid}`);
+    await startFork(c, uuid);
+    const ws = forks.get(uuid)?.ws;
+    ws?.send(tone(2000));
+    ws?.send('{"type":"mark","data":{"name":"end"}}');
+    while (audible(uuid).length < 10) await sleep(10);
+    ws?.send('{"type":"killAudio"}');
+    while ((sim.channel(uuid)?.fork?.killAudioAt.length ?? 0) === 0) await sleep(5);
+    await sleep(200);
+    const killedAt = sim.channel(uuid)?.fork?.killAudioAt[0] ?? 0;
+    expect(audible(uuid).length).toBeLessThan(100); // 2 s would be 100 frames
+    expect(audible(uuid).filter((f) => f.atMs > killedAt)).toEqual([]);
+    expect(sim.heard(uuid).frames.filter((f) => f.atMs > killedAt).length).toBeGreaterThan(0); // silence goes on
+    expect(forks.get(uuid)?.texts.map((t) => t.text)).toContain('{"type": "mark", "data": {"name":"end", "event": "cleared"}}');
+  });
+
+  it("a hangup closes the fork first; CHANNEL_HANGUP follows later and no mod_audio_fork::disconnect fires", async () => {
+    const c = await login("CHANNEL_HANGUP CUSTOM mod_audio_fork::disconnect");
+    const uuid = sim.placeCall({ caller: "1001", callee: "7700", variables: { send_silence_when_idle: "-1" } });
+    await api(c, `uuid_answer ${uuid}`);
+    await startFork(c, uuid);
+    sim.callerHangup(uuid);
+    const ch = sim.channel(uuid);
+    expect(ch?.fork?.closed).toBe(true);
+    expect(ch?.hungUp).toBe(false);
+    // In between, the channel still exists but takes no new fork (what made the old controller log errors).
+    expect(await api(c, `uuid_exists ${uuid}`)).toBe("true");
+    expect(await api(c, `uuid_audio_fork ^^|${uuid}|start|ws://127.0.0.1:${port}/${uuid}|mono|16k|audio_fork|{}|true|true|16000`)).toBe("-ERR Operation Failed\n");
+    const hangup = await c.nextEvent("CHANNEL_HANGUP");
+    expect(hangup["Unique-ID"]).toBe(uuid);
+    expect(ch?.hungUp).toBe(true);
+    expect(sim.events.some((e) => e["Event-Subclass"] === "mod_audio_fork::disconnect")).toBe(false);
+  });
+
+  it("uuid_transfer leaves the fork streaming the caller until uuid_audio_fork stop", async () => {
+    const c = await login();
+    const uuid = sim.placeCall({ caller: "1001", callee: "7700", variables: { send_silence_when_idle: "-1" } });
+    await api(c, `uuid_answer ${uuid}`);
+    await startFork(c, uuid);
+    expect(await api(c, `uuid_transfer ${uuid} 9664 XML default`)).toBe("+OK\n");
+    await sleep(150);
+    const fork = sim.channel(uuid)?.fork;
+    expect(fork?.closed).toBe(false);
+    expect(fork?.framesAfterTransfer).toBeGreaterThan(2);
+    expect(await api(c, `uuid_audio_fork ${uuid} stop`)).toBe("+OK Success\n");
+    await sleep(50);
+    const after = fork?.framesAfterTransfer ?? 0;
+    await sleep(100);
+    expect(fork?.closed).toBe(true);
+    expect(fork?.framesAfterTransfer).toBe(after);
+  });
+
+  it("api-caused events come late under the seed (the reply first), and synchronously with jitterMs 0", async () => {
+    const order = async (s: FreeSwitchSim): Promise<string[]> => {
+      const c = await RawClient.open(s.eslPort);
+      clients.push(c);
+      await c.login("CHANNEL_ANSWER");
+      const uuid = s.placeCall({ caller: "1", callee: "7700" });
+      c.send(`api uuid_answer ${uuid}\n\n`);
+      const seen: string[] = [];
+      for (let i = 0; i < 2; i++) seen.push((await c.next()).headers["Content-Type"] ?? "");
+      return seen;
+    };
+    const sync = new FreeSwitchSim({ jitterMs: 0 });
+    await sync.start();
+    try {
+      expect(await order(sync)).toEqual(["text/event-json", "api/response"]);
+    } finally {
+      await sync.close();
+    }
+    // Seed 7 draws a lateness of several ms for the first answer: the reply overtakes the event.
+    expect(await order(sim)).toEqual(["api/response", "text/event-json"]);
+    expect(sim.seed).toBe(7);
   });
 });

@@ -10,6 +10,19 @@
  *   answers marks with the recorded text and fires the CUSTOM mod_audio_fork::* events.
  * - `connectOutbound()` plays the dialplan's `socket host:port async full` (outbound ESL).
  *
+ * Strict where the live switch is (shared/fixtures/freeswitch/live-2026-12-06):
+ * - The park loop (park, `socket … async`, originate's `&park()`) reads `send_silence_when_idle` once, when the
+ *   parked channel's media comes up (or when it parks with media up): set later, it changes nothing, and streamed
+ *   agent audio never reaches the caller on that channel (no RTP at all; marks never answered).
+ * - What the caller hears is clocked: agent audio goes into a per-channel buffer drained 20 ms a frame after an
+ *   80 ms pre-buffer; `heard(uuid)` is that RTP-side timeline, marks answer `playout` when the audio before them
+ *   has been heard, killAudio empties the buffer at once.
+ * - A hangup closes the fork's WebSocket first; CHANNEL_HANGUP and the rest follow 2–40 ms later.
+ * - uuid_transfer leaves the fork on the channel, still streaming, until `uuid_audio_fork <uuid> stop`.
+ * - Events caused by api commands (CHANNEL_ANSWER, CHANNEL_UNPARK, mod_audio_fork::connect vs the first caller
+ *   frames) arrive 0–`jitterMs` late under a seeded PRNG (`seed`, default FS_SIM_SEED or 1); one channel's
+ *   events keep their order.
+ *
  * Test-only code; nothing in src/ imports it.
  */
 import { randomUUID } from "node:crypto";
@@ -235,7 +248,31 @@ export interface PlaceCallOptions {
   loopAudio?: boolean;
   /** Caller packetisation: fork frame = rate × ptime (default 20 ms). */
   ptimeMs?: number;
+  /** The dialplan answered before it parked (placeCall) or before `socket` (connectOutbound). */
+  answered?: boolean;
 }
+
+/** One 20 ms RTP frame towards the caller. */
+export interface HeardFrame {
+  /** Epoch ms when the frame left for the caller. */
+  atMs: number;
+  rms: number;
+}
+
+/** What the caller heard of the agent: the RTP-side timeline. */
+export interface Heard {
+  frames: HeardFrame[];
+  /** The frames' PCM at the fork's playback rate. */
+  pcm: Int16Array;
+  /** Start of the first / end of the last frame with rms > AUDIBLE_RMS (epoch ms). */
+  firstAudibleAtMs: number | undefined;
+  lastAudibleAtMs: number | undefined;
+}
+
+/** "Audio at the caller" in the live report: rms above 300. */
+export const AUDIBLE_RMS = 300;
+const FRAME_MS = 20;
+const PREBUFFER_MS = 80;
 
 export type EslEvent = Record<string, string>;
 
@@ -263,6 +300,10 @@ export interface ForkState {
   /** Text frames received from the controller. */
   textReceived: string[];
   timer: NodeJS.Timeout | undefined;
+  /** Epoch ms of each killAudio received. */
+  killAudioAt: number[];
+  /** Caller frames streamed after a uuid_transfer moved the channel on (live fact 7). */
+  framesAfterTransfer: number;
 }
 
 export interface SimChannel {
@@ -277,6 +318,12 @@ export interface SimChannel {
   preAnswered: boolean;
   ringReady: boolean;
   parked: boolean;
+  /** In a park loop (park, `socket … async`, `&park()`): where send_silence_when_idle is read. */
+  inParkLoop: boolean;
+  /** What the park loop read of send_silence_when_idle; undefined until it read it. */
+  silenceLatched: boolean | undefined;
+  /** The hangup began (fork closed); CHANNEL_HANGUP follows. */
+  hangingUp: boolean;
   hungUp: boolean;
   hangupCause: string | undefined;
   /** Cause given to uuid_kill (or sendmsg hangup / respond). */
@@ -296,6 +343,7 @@ export interface SimChannel {
   /** Digits sent with uuid_send_dtmf (raw argument, e.g. "123@100"). */
   dtmfSent: string[];
   transferredTo: string | undefined;
+  transferredAtMs: number | undefined;
   deflectedTo: string | undefined;
   broadcasts: string[];
   breaks: number;
@@ -343,8 +391,45 @@ export interface FreeSwitchSimOptions {
   password?: string;
   /** Playback duration of files/tones started by uuid_broadcast / playback (ms). */
   playbackMs?: number;
-  /** Marks/streamed audio are ignored unless send_silence_when_idle is set (the recorded gotcha). Default true. */
+  /** Marks/streamed audio are ignored unless send_silence_when_idle was latched by the park loop. Default true. */
   requireSendSilence?: boolean;
+  /** PRNG seed for event lateness and order (default FS_SIM_SEED or 1). */
+  seed?: number;
+  /** Most an api-caused event is late (ms); 0 = synchronous, as the byte-exact replays need. Default 25. */
+  jitterMs?: number;
+}
+
+/** mulberry32: small, seedable, good enough to shuffle timings reproducibly. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface PendingMark {
+  name: string;
+  /** Byte position in the playout buffer that must be heard before the mark answers. */
+  pos: number;
+  rec: MarkRecord;
+}
+
+/** Per-channel caller-side playout: the buffer mod_audio_fork writes into and the 20 ms clock that drains it. */
+interface Playout {
+  chunks: Buffer[];
+  /** Bytes written into / taken out of the buffer since the fork started. */
+  written: number;
+  consumed: number;
+  playing: boolean;
+  waitingSince: number;
+  marks: PendingMark[];
+  timer: NodeJS.Timeout | undefined;
+  frames: HeardFrame[];
+  pcm: Int16Array[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -520,11 +605,41 @@ export class FreeSwitchSim {
   private readonly playing = new Map<string, PlaybackState>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private tmpN = 3;
+  readonly seed: number;
+  readonly jitterMs: number;
+  private readonly rand: () => number;
+  /** Channel events waiting for their (late) time, per channel, in order. */
+  private readonly lateEvents = new Map<string, { items: Array<{ at: number; ev: EslEvent }>; timer: NodeJS.Timeout | undefined }>();
+  private readonly playouts = new Map<string, Playout>();
 
   constructor(opts: FreeSwitchSimOptions = {}) {
     this.password = opts.password ?? "ClueCon";
     this.playbackMs = opts.playbackMs ?? 500;
     this.requireSendSilence = opts.requireSendSilence ?? true;
+    this.seed = opts.seed ?? (process.env.FS_SIM_SEED !== undefined ? Number(process.env.FS_SIM_SEED) : 1);
+    this.jitterMs = opts.jitterMs ?? 25;
+    this.rand = seededRandom(this.seed);
+  }
+
+  /** What the caller heard of the agent on this channel (empty before any fork played). */
+  heard(uuid: string): Heard {
+    const p = this.playouts.get(uuid);
+    const frames = p?.frames ?? [];
+    const audible = frames.filter((f) => f.rms > AUDIBLE_RMS);
+    const last = audible[audible.length - 1];
+    const total = (p?.pcm ?? []).reduce((n, c) => n + c.length, 0);
+    const pcm = new Int16Array(total);
+    let o = 0;
+    for (const c of p?.pcm ?? []) {
+      pcm.set(c, o);
+      o += c.length;
+    }
+    return { frames, pcm, firstAudibleAtMs: audible[0]?.atMs, lastAudibleAtMs: last ? last.atMs + FRAME_MS : undefined };
+  }
+
+  /** A seeded delay in [minMs, minMs + maxMs); 0 when jitter is off. */
+  private lateness(maxMs = this.jitterMs, minMs = 0): number {
+    return this.jitterMs > 0 ? minMs + this.rand() * maxMs : 0;
   }
 
   get eslPort(): number {
@@ -553,6 +668,9 @@ export class FreeSwitchSim {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const q of this.lateEvents.values()) if (q.timer) clearTimeout(q.timer);
+    this.lateEvents.clear();
+    for (const p of this.playouts.values()) if (p.timer) clearTimeout(p.timer);
     for (const p of this.playing.values()) clearTimeout(p.timer);
     this.playing.clear();
     for (const ch of this.chans.values()) this.closeFork(ch, 1001, false);
@@ -590,9 +708,11 @@ export class FreeSwitchSim {
   placeCall(opts: PlaceCallOptions): string {
     const ch = this.newChannel("inbound", opts);
     this.emitChannel("CHANNEL_CREATE", ch);
+    if (opts.answered) this.markAnswered(ch);
     this.execStart(ch, { app: "park", arg: "", appUuid: randomUUID() });
     ch.vars.set("current_application", "park");
     ch.parked = true;
+    this.enterParkLoop(ch);
     this.emitChannel("CHANNEL_PARK", ch);
     return ch.uuid;
   }
@@ -638,7 +758,7 @@ export class FreeSwitchSim {
   async connectOutbound(
     host: string,
     port: number,
-    call: PlaceCallOptions & { answered?: boolean; mode?: "async full" | "async" | "" },
+    call: PlaceCallOptions & { mode?: "async full" | "async" | "" },
   ): Promise<string> {
     const ch = this.newChannel("inbound", call);
     this.emitChannel("CHANNEL_CREATE", ch);
@@ -649,6 +769,8 @@ export class FreeSwitchSim {
     ch.vars.set("current_application_data", app.arg);
     ch.vars.set("current_application", "socket");
     ch.vars.set("socket_host", host);
+    // mod_event_socket's async mode runs the channel in switch_ivr_park.
+    if (mode.includes("async")) this.enterParkLoop(ch);
     const socket = netConnect({ host, port });
     const conn = new EslConnection(++this.connSeq, "outbound", socket, this);
     conn.channelUuid = ch.uuid;
@@ -682,6 +804,9 @@ export class FreeSwitchSim {
       preAnswered: false,
       ringReady: false,
       parked: false,
+      inParkLoop: false,
+      silenceLatched: undefined,
+      hangingUp: false,
       hungUp: false,
       hangupCause: undefined,
       killedCause: undefined,
@@ -695,6 +820,7 @@ export class FreeSwitchSim {
       marks: [],
       dtmfSent: [],
       transferredTo: undefined,
+      transferredAtMs: undefined,
       deflectedTo: undefined,
       broadcasts: [],
       breaks: 0,
@@ -873,31 +999,96 @@ export class FreeSwitchSim {
   private emitChannel(
     name: string,
     ch: SimChannel,
-    o: { vars?: boolean; extra?: Array<[string, string]>; body?: string } = {},
+    o: { vars?: boolean; extra?: Array<[string, string]>; body?: string; lateMs?: number } = {},
   ): void {
-    this.emit(this.channelEvent(name, ch, o));
+    this.emitInOrder(ch, this.channelEvent(name, ch, o), o.lateMs ?? 0);
   }
 
-  private emitCustom(ch: SimChannel, subclass: string, body?: string, extra?: Array<[string, string]>): void {
-    this.emit(this.channelEvent("CUSTOM", ch, { subclass, body, extra }));
+  private emitCustom(ch: SimChannel, subclass: string, body?: string, extra?: Array<[string, string]>, lateMs = 0): void {
+    this.emitInOrder(ch, this.channelEvent("CUSTOM", ch, { subclass, body, extra }), lateMs);
   }
 
-  private markAnswered(ch: SimChannel): void {
-    if (ch.answered || ch.hungUp) return;
+  /**
+   * Emits a channel's event `lateMs` from now, but never ahead of an earlier event of the same channel still
+   * waiting: FreeSWITCH fires a channel's events from its own thread, in order, while api replies race them.
+   */
+  private emitInOrder(ch: SimChannel, ev: EslEvent, lateMs: number): void {
+    const now = Date.now();
+    let q = this.lateEvents.get(ch.uuid);
+    if (lateMs <= 0 && (q === undefined || q.items.length === 0)) {
+      this.emit(ev);
+      return;
+    }
+    if (!q) {
+      q = { items: [], timer: undefined };
+      this.lateEvents.set(ch.uuid, q);
+    }
+    const prev = q.items[q.items.length - 1]?.at ?? 0;
+    q.items.push({ at: Math.max(prev, now + lateMs), ev });
+    if (!q.timer) this.pumpLate(ch.uuid, q);
+  }
+
+  private pumpLate(uuid: string, q: { items: Array<{ at: number; ev: EslEvent }>; timer: NodeJS.Timeout | undefined }): void {
+    const head = q.items[0];
+    if (!head) {
+      q.timer = undefined;
+      this.lateEvents.delete(uuid);
+      return;
+    }
+    q.timer = setTimeout(() => {
+      const now = Date.now();
+      while (q.items.length > 0 && (q.items[0]?.at ?? 0) <= now) this.emit((q.items.shift() as { ev: EslEvent }).ev);
+      this.pumpLate(uuid, q);
+    }, Math.max(0, head.at - Date.now()));
+  }
+
+  private markAnswered(ch: SimChannel, lateMs = 0): void {
+    if (ch.answered || ch.hungUp || ch.hangingUp) return;
     for (const [k, v] of ANSWER_VARS) ch.vars.set(k, v);
     ch.vars.set("endpoint_disposition", "ANSWER");
     ch.answered = true;
     ch.answeredAt = Date.now() * 1000;
-    this.emitChannel("CHANNEL_ANSWER", ch);
+    this.latchSilence(ch);
+    this.emitChannel("CHANNEL_ANSWER", ch, { lateMs });
+  }
+
+  private enterParkLoop(ch: SimChannel): void {
+    ch.inParkLoop = true;
+    this.latchSilence(ch);
+  }
+
+  /**
+   * switch_ivr_park reads send_silence_when_idle when it starts with media up (or when media comes up while it
+   * runs) and keeps what it read: set afterwards, the variable changes nothing (live facts 3–5).
+   */
+  private latchSilence(ch: SimChannel): void {
+    if (ch.silenceLatched !== undefined || !ch.inParkLoop || !(ch.answered || ch.preAnswered)) return;
+    const v = Number(ch.vars.get("send_silence_when_idle") ?? "0");
+    ch.silenceLatched = Number.isFinite(v) && v !== 0;
+  }
+
+  /** Streamed agent audio can reach this caller (the park loop writes frames). */
+  private playsOut(ch: SimChannel): boolean {
+    if (ch.transferredAtMs !== undefined) return false; // left our park loop for another extension
+    return !this.requireSendSilence || ch.silenceLatched === true;
   }
 
   private hangup(ch: SimChannel, cause: string, disposition: string, sipTermStatus?: string): void {
-    if (ch.hungUp) return;
-    ch.hungUp = true;
+    if (ch.hungUp || ch.hangingUp) return;
+    ch.hangingUp = true;
     ch.hangupCause = cause;
     this.stopPlayback(ch, "break");
     this.queues.delete(ch.uuid);
+    // The media bug closes with the session's media, before the state machine fires CHANNEL_HANGUP (live fact 8).
     if (ch.fork && !ch.fork.closed) this.closeFork(ch, 1000, true);
+    this.stopPlayout(ch);
+    const late = this.lateness(38, 2);
+    if (late === 0) this.finishHangup(ch, cause, disposition, sipTermStatus);
+    else this.later(late, () => this.finishHangup(ch, cause, disposition, sipTermStatus));
+  }
+
+  private finishHangup(ch: SimChannel, cause: string, disposition: string, sipTermStatus?: string): void {
+    ch.hungUp = true;
     ch.vars.set("sip_hangup_disposition", disposition);
     if (sipTermStatus !== undefined) ch.vars.set("sip_term_status", sipTermStatus);
     this.emitChannel("CHANNEL_HANGUP", ch);
@@ -1023,6 +1214,7 @@ export class FreeSwitchSim {
       case "park":
         if (!ch.parked) {
           ch.parked = true;
+          this.enterParkLoop(ch);
           this.emitChannel("CHANNEL_PARK", ch);
         }
         next();
@@ -1049,6 +1241,7 @@ export class FreeSwitchSim {
   private preAnswer(ch: SimChannel): void {
     if (ch.preAnswered || ch.answered) return;
     ch.preAnswered = true;
+    this.latchSilence(ch);
     this.emitChannel("CHANNEL_PROGRESS_MEDIA", ch);
   }
 
@@ -1287,7 +1480,7 @@ export class FreeSwitchSim {
         return ch ? "true" : "false";
       case "uuid_answer":
         if (!ch) return NO_SUCH_CHANNEL;
-        this.markAnswered(ch);
+        this.markAnswered(ch, this.lateness());
         return "+OK\n";
       case "uuid_pre_answer":
         if (!ch) return NO_SUCH_CHANNEL;
@@ -1331,10 +1524,13 @@ export class FreeSwitchSim {
       case "uuid_transfer": {
         if (!ch) return NO_SUCH_CHANNEL;
         ch.transferredTo = argv.slice(1).join(" ");
+        ch.transferredAtMs = Date.now();
+        ch.inParkLoop = false;
+        // The fork's media bug stays on the channel (live fact 7): only `uuid_audio_fork <uuid> stop` removes it.
         setImmediate(() => {
           if (ch.parked && !ch.hungUp) {
             ch.parked = false;
-            this.emitChannel("CHANNEL_UNPARK", ch);
+            this.emitChannel("CHANNEL_UNPARK", ch, { lateMs: this.lateness() });
           }
         });
         return "+OK\n";
@@ -1422,7 +1618,7 @@ export class FreeSwitchSim {
         finish(`-ERR ${cause}\n`);
         return;
       }
-      this.markAnswered(ch);
+      this.markAnswered(ch, this.lateness());
       finish(`+OK ${ch.uuid}\n`);
       const m = /^&?(\w+)\((.*)\)$/.exec(appStr.trim());
       const app = m?.[1] ?? "park";
@@ -1521,6 +1717,7 @@ export class FreeSwitchSim {
       const rateArg = argv[4] ?? "8k";
       if (!url || !mix) return AUDIO_FORK_USAGE;
       if (!ch.answered && !ch.preAnswered) return "-ERR Operation Failed\n";
+      if (ch.hangingUp) return "-ERR Operation Failed\n";
       if (ch.fork && !ch.fork.closed) return "-ERR Operation Failed\n";
       const rate = rateArg === "16k" || rateArg === "16000" ? 16000 : rateArg === "8k" || rateArg === "8000" ? 8000 : Number(rateArg);
       let metadata: string | undefined;
@@ -1593,12 +1790,25 @@ export class FreeSwitchSim {
       textSent: [],
       textReceived: [],
       timer: undefined,
+      killAudioAt: [],
+      framesAfterTransfer: 0,
     };
     ch.fork = fork;
     ch.forkUrl = o.url;
     ch.forkStarts++;
-    const playout = { end: 0, pending: [] as Array<{ name: string; at: number; timer: NodeJS.Timeout | undefined }> };
-    (fork as ForkState & { playout?: typeof playout }).playout = playout;
+    this.stopPlayout(ch);
+    const prev = this.playouts.get(ch.uuid);
+    this.playouts.set(ch.uuid, {
+      chunks: [],
+      written: 0,
+      consumed: 0,
+      playing: false,
+      waitingSince: 0,
+      marks: [],
+      timer: undefined,
+      frames: prev?.frames ?? [],
+      pcm: prev?.pcm ?? [],
+    });
     setImmediate(() => {
       if (fork.closed) return;
       this.emitChannel("MEDIA_BUG_START", ch, {
@@ -1623,8 +1833,10 @@ export class FreeSwitchSim {
         if (fork.closed) return ws.close(1000);
         fork.connected = true;
         if (fork.metadata !== undefined) this.forkSendText(fork, fork.metadata);
-        this.emitCustom(ch, "mod_audio_fork::connect");
+        // The connect event races the first caller frames (different threads in mod_audio_fork).
+        this.emitCustom(ch, "mod_audio_fork::connect", undefined, undefined, this.lateness());
         this.startFrames(ch, fork);
+        if (fork.bidirectional && fork.streaming && fork.playbackRate > 0) this.startPlayout(ch, fork);
       });
       ws.on("error", () => {
         if (!fork.connected && !fork.closed) {
@@ -1654,6 +1866,7 @@ export class FreeSwitchSim {
       if (!fork.paused) {
         fork.ws.send(this.nextCallerFrame(ch, frameSamples, fork.rate));
         fork.framesSent++;
+        if (ch.transferredAtMs !== undefined) fork.framesAfterTransfer++;
       }
       n++;
       fork.timer = setTimeout(tick, Math.max(0, t0 + (n + 1) * ch.ptimeMs - Date.now()));
@@ -1678,14 +1891,15 @@ export class FreeSwitchSim {
   }
 
   private onForkMessage(ch: SimChannel, fork: ForkState, data: Buffer, isBinary: boolean): void {
-    const playout = (fork as ForkState & { playout?: { end: number; pending: Array<{ name: string; at: number; timer: NodeJS.Timeout | undefined }> } }).playout;
+    const playout = this.playouts.get(ch.uuid);
     if (isBinary) {
-      ch.agentAudio.push(Buffer.from(data));
+      const copy = Buffer.from(data);
+      ch.agentAudio.push(copy);
       ch.agentAudioBytes += data.length;
       if (fork.streaming && playout && fork.playbackRate > 0) {
-        const now = Date.now();
-        const ms = (data.length / 2 / fork.playbackRate) * 1000;
-        playout.end = Math.max(playout.end, now + (playout.end > now ? 0 : 80)) + ms;
+        if (playout.chunks.length === 0 && !playout.playing) playout.waitingSince = Date.now();
+        playout.chunks.push(copy);
+        playout.written += copy.length;
       }
       return;
     }
@@ -1703,20 +1917,18 @@ export class FreeSwitchSim {
         const rec: MarkRecord = { name };
         ch.marks.push(rec);
         if (!playout) return;
-        const silentIdle = this.requireSendSilence && ch.vars.get("send_silence_when_idle") === undefined;
-        if (silentIdle) return; // nothing is written: marks never come back (recorded)
-        const at = Math.max(Date.now(), playout.end);
-        const entry = { name, at, timer: undefined as NodeJS.Timeout | undefined };
-        entry.timer = setTimeout(() => {
-          playout.pending.splice(playout.pending.indexOf(entry), 1);
-          rec.result = "playout";
-          this.forkSendText(fork, `{"type": "mark", "data": {"name":"${name}", "event": "playout"}}`);
-        }, Math.max(3, at - Date.now()));
-        (entry as { rec?: MarkRecord }).rec = rec;
-        playout.pending.push(entry);
+        // Marks ride the played audio; where the park loop writes nothing they never come back (recorded).
+        playout.marks.push({ name, pos: playout.written, rec });
+        if (!(fork.streaming && fork.playbackRate > 0) && this.playsOut(ch)) this.answerMarks(ch, fork, playout, Infinity);
         return;
       }
       case "killAudio":
+        fork.killAudioAt.push(Date.now());
+        if (playout) {
+          playout.chunks = [];
+          playout.consumed = playout.written;
+          playout.playing = false;
+        }
         this.clearMarks(ch);
         this.emitCustom(ch, "mod_audio_fork::kill_audio");
         setImmediate(() => this.stopPlayback(ch, "break"));
@@ -1752,15 +1964,68 @@ export class FreeSwitchSim {
 
   private clearMarks(ch: SimChannel): void {
     const fork = ch.fork;
-    const playout = (fork as (ForkState & { playout?: { end: number; pending: Array<{ name: string; timer: NodeJS.Timeout | undefined }> } }) | undefined)?.playout;
+    const playout = this.playouts.get(ch.uuid);
     if (!fork || !playout) return;
-    playout.end = 0;
-    for (const e of playout.pending.splice(0)) {
-      if (e.timer) clearTimeout(e.timer);
-      const rec = (e as { rec?: MarkRecord }).rec;
-      if (rec) rec.result = "cleared";
-      this.forkSendText(fork, `{"type": "mark", "data": {"name":"${e.name}", "event": "cleared"}}`);
+    for (const m of playout.marks.splice(0)) {
+      m.rec.result = "cleared";
+      this.forkSendText(fork, `{"type": "mark", "data": {"name":"${m.name}", "event": "cleared"}}`);
     }
+  }
+
+  private answerMarks(ch: SimChannel, fork: ForkState, playout: Playout, upTo: number): void {
+    while (playout.marks.length > 0 && (playout.marks[0]?.pos ?? 0) <= upTo) {
+      const m = playout.marks.shift() as PendingMark;
+      m.rec.result = "playout";
+      this.forkSendText(fork, `{"type": "mark", "data": {"name":"${m.name}", "event": "playout"}}`);
+    }
+    void ch;
+  }
+
+  /** The caller-side clock: every 20 ms one frame of the buffer goes to the caller (silence when it is empty). */
+  private startPlayout(ch: SimChannel, fork: ForkState): void {
+    const playout = this.playouts.get(ch.uuid);
+    if (!playout) return;
+    const frameBytes = (fork.playbackRate * FRAME_MS * 2) / 1000;
+    const t0 = Date.now();
+    let n = 0;
+    const tick = (): void => {
+      if (fork.closed || ch.hangingUp || ch.hungUp) return;
+      n++;
+      playout.timer = setTimeout(tick, Math.max(0, t0 + (n + 1) * FRAME_MS - Date.now()));
+      if (!this.playsOut(ch)) return; // no RTP at all towards the caller
+      const now = Date.now();
+      const buffered = playout.written - playout.consumed;
+      if (!playout.playing && buffered > 0) {
+        const bufferedMs = (buffered / 2 / fork.playbackRate) * 1000;
+        playout.playing = bufferedMs >= PREBUFFER_MS || now - playout.waitingSince >= PREBUFFER_MS;
+      }
+      const frame = new Int16Array(frameBytes / 2);
+      if (playout.playing) {
+        let filled = 0;
+        while (filled < frameBytes && playout.chunks.length > 0) {
+          const c = playout.chunks[0] as Buffer;
+          const take = Math.min(c.length, frameBytes - filled);
+          for (let i = 0; i + 1 < take; i += 2) frame[(filled + i) / 2] = c.readInt16LE(i);
+          filled += take;
+          if (take === c.length) playout.chunks.shift();
+          else playout.chunks[0] = c.subarray(take);
+        }
+        playout.consumed += filled;
+        if (playout.chunks.length === 0) playout.playing = false;
+      }
+      let sum = 0;
+      for (const v of frame) sum += v * v;
+      playout.frames.push({ atMs: now, rms: Math.sqrt(sum / frame.length) });
+      playout.pcm.push(frame);
+      this.answerMarks(ch, fork, playout, playout.consumed);
+    };
+    playout.timer = setTimeout(tick, FRAME_MS);
+  }
+
+  private stopPlayout(ch: SimChannel): void {
+    const p = this.playouts.get(ch.uuid);
+    if (p?.timer) clearTimeout(p.timer);
+    if (p) p.timer = undefined;
   }
 
   private closeFork(ch: SimChannel, code: number, fromHangup: boolean): void {
@@ -1768,8 +2033,7 @@ export class FreeSwitchSim {
     if (!fork || fork.closed) return;
     fork.closed = true;
     if (fork.timer) clearTimeout(fork.timer);
-    const playout = (fork as ForkState & { playout?: { pending: Array<{ timer: NodeJS.Timeout | undefined }> } }).playout;
-    for (const e of playout?.pending.splice(0) ?? []) if (e.timer) clearTimeout(e.timer);
+    this.stopPlayout(ch);
     const ws = fork.ws;
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
       if (ws.readyState === WebSocket.OPEN) ws.close(code);
