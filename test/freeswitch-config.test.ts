@@ -3,15 +3,14 @@
  * refuses to load the whole configuration otherwise) and must agree with the controller's [freeswitch] defaults:
  * a default changed in src/config/schema.ts without the XML (or the other way round) fails here.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { configSchema, parseHostPort } from "../src/config/schema.js";
 import { readmeSection, tomlKeys } from "./readme-section.js";
-import { sharedFixtures } from "./shared-fixtures.js";
-import { loadDialplan, route, type Dialplan, type RouteResult } from "./sim/freeswitch/dialplan.js";
+import { route, type Dialplan, type RouteResult } from "./sim/freeswitch/dialplan.js";
+import { stockDialplan } from "./sim/freeswitch/drop-in.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FS_DIR = join(ROOT, "freeswitch");
@@ -202,41 +201,8 @@ function extensions(): Extension[] {
 // files copied where the README says (dialplan/*.xml, dialplan/default/*.xml, dialplan/public/*.xml), loaded and
 // routed the way FreeSWITCH does (test/sim/freeswitch/dialplan.ts).
 
-const VANILLA = sharedFixtures("freeswitch", "vanilla-conf");
-const tempDirs: string[] = [];
-afterAll(() => {
-  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function confDir(opts: { dropIn: boolean; defaultPassword?: string }): string {
-  const dir = mkdtempSync(join(tmpdir(), "fs-conf-"));
-  tempDirs.push(dir);
-  cpSync(VANILLA, dir, { recursive: true });
-  if (opts.dropIn) {
-    for (const f of files.filter((x) => x.startsWith("dialplan/"))) {
-      mkdirSync(dirname(join(dir, f)), { recursive: true });
-      cpSync(join(FS_DIR, f), join(dir, f));
-    }
-  }
-  if (opts.defaultPassword !== undefined) {
-    const vars = join(dir, "vars.xml");
-    writeFileSync(vars, readFileSync(vars, "utf8").replace("default_password=1234", `default_password=${opts.defaultPassword}`));
-  }
-  return dir;
-}
-
-/** FreeSWITCH's own conf_dir (a package install), so that routes from different temp dirs compare equal. */
-const CORE = { globals: { conf_dir: "/etc/freeswitch" } };
-const loaded = new Map<string, Dialplan>();
-function stockWithDropIn(defaultPassword?: string): Dialplan {
-  const key = `drop-in:${defaultPassword ?? ""}`;
-  if (!loaded.has(key)) loaded.set(key, loadDialplan(confDir({ dropIn: true, defaultPassword }), CORE));
-  return loaded.get(key) as Dialplan;
-}
-function stockOnly(): Dialplan {
-  if (!loaded.has("stock")) loaded.set("stock", loadDialplan(confDir({ dropIn: false }), CORE));
-  return loaded.get("stock") as Dialplan;
-}
+const stockWithDropIn = (defaultPassword?: string): Dialplan => stockDialplan({ dropIn: true, defaultPassword });
+const stockOnly = (): Dialplan => stockDialplan({ dropIn: false });
 
 /** Index of the executed application `app data` (-1 when it did not run). */
 const ran = (r: RouteResult, app: string, data = "") => r.executed.findIndex((e) => e.app === app && e.data === data);
@@ -518,8 +484,7 @@ describe("the README section on FreeSWITCH", () => {
   });
 });
 
-// enabled once README updated
-describe.skip("the README section on FreeSWITCH names the new dialplan layout", () => {
+describe("the README section on FreeSWITCH names the new dialplan layout", () => {
   const text = readmeSection("## Drop into an existing FreeSWITCH");
 
   it("lists the three dialplan files", () => {

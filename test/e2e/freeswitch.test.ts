@@ -50,7 +50,15 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
     const ch = sim.channel(uuid);
     expect(ch?.answered).toBe(true);
-    expect(sim.commands.some((c) => c.startsWith(`api uuid_setvar ${uuid} send_silence_when_idle -1`))).toBe(true);
+    // This dialplan lacks send_silence_when_idle: the controller set it before answering, while the park loop
+    // could still read it (set after the answer it would change nothing and the caller would hear silence).
+    const setvar = sim.commands.findIndex((c) => c.startsWith(`api uuid_setvar ${uuid} send_silence_when_idle -1`));
+    expect(setvar).toBeGreaterThanOrEqual(0);
+    expect(setvar).toBeLessThan(sim.commands.indexOf(`api uuid_answer ${uuid}`));
+    expect(ch?.silenceLatched).toBe(true);
+    // What the caller heard, on the RTP side: the greeting, not only what the controller sent.
+    const audible = () => sim.heard(uuid).frames.filter((f) => f.rms > 300).length;
+    expect(audible()).toBeGreaterThan(25);
     expect(sim.commands.find((c) => c.includes("uuid_audio_fork ^^|"))).toMatch(new RegExp(`^api uuid_audio_fork \\^\\^\\|${uuid}\\|start\\|ws://127\\.0\\.0\\.1:\\d+/media/fork/${uuid}\\?token=[\\w-]+\\|mono\\|16k\\|audio_fork\\|\\{"callId":"${uuid}"\\}\\|true\\|true\\|16000$`));
     expect(ch?.agentAudioBytes).toBeGreaterThan(32_000);
 
@@ -59,8 +67,10 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     await until("the transcript", () => events.some((e) => e.event === "asrFinal"));
     expect(String(events.find((e) => e.event === "asrFinal")?.text)).toMatch(/billing/);
     const before = ch?.agentAudioBytes ?? 0;
+    const heardBefore = audible();
     await until("the reply", () => events.some((e) => e.event === "trackEnd" && e.playId !== "greeting"));
     expect((sim.channel(uuid)?.agentAudioBytes ?? 0) - before).toBeGreaterThan(16_000);
+    expect(audible() - heardBefore).toBeGreaterThan(25);
 
     // DTMF from the caller (RFC 2833 via the PBX).
     sim.pressDtmf(uuid, "5");
