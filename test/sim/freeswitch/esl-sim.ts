@@ -257,6 +257,8 @@ export interface HeardFrame {
   /** Epoch ms when the frame left for the caller. */
   atMs: number;
   rms: number;
+  /** The frame carried agent audio from the fork's buffer (false: the park loop's idle silence). */
+  agent: boolean;
 }
 
 /** What the caller heard of the agent: the RTP-side timeline. */
@@ -2000,8 +2002,8 @@ export class FreeSwitchSim {
         playout.playing = bufferedMs >= PREBUFFER_MS || now - playout.waitingSince >= PREBUFFER_MS;
       }
       const frame = new Int16Array(frameBytes / 2);
+      let filled = 0;
       if (playout.playing) {
-        let filled = 0;
         while (filled < frameBytes && playout.chunks.length > 0) {
           const c = playout.chunks[0] as Buffer;
           const take = Math.min(c.length, frameBytes - filled);
@@ -2015,7 +2017,7 @@ export class FreeSwitchSim {
       }
       let sum = 0;
       for (const v of frame) sum += v * v;
-      playout.frames.push({ atMs: now, rms: Math.sqrt(sum / frame.length) });
+      playout.frames.push({ atMs: now, rms: Math.sqrt(sum / frame.length), agent: filled > 0 });
       playout.pcm.push(frame);
       this.answerMarks(ch, fork, playout, playout.consumed);
     };
