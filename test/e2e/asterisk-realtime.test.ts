@@ -34,7 +34,7 @@ You are the Northwind help line.
 
 describe("a Realtime playbook on an Asterisk call", () => {
   it("runs the session in µ-law on a ulaw RTP leg, plays the model's audio to the caller, and takes the caller's turn", async () => {
-    const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory() });
+    const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory(), lateEventsMs: 30 });
     cleanup(() => sim.close());
     const min = 44000 + 2 * Math.floor(Math.random() * 3000);
     const server: TestServer = await startServer({

@@ -25,7 +25,7 @@ function rtpRange(): { rtp_port_min: number; rtp_port_max: number } {
 }
 
 async function setup(media: Mode, extra: Record<string, unknown> = {}, asterisk: Record<string, unknown> = {}): Promise<{ sim: AriSim; server: TestServer }> {
-  const sim = await AriSim.start({ user: "active-call", password: PASSWORD, media: asteriskMediaFactory(), soundDurationsMs: { "sound:demo-congrats": 30_300, "sound:beep": 300 } });
+  const sim = await AriSim.start({ user: "active-call", password: PASSWORD, media: asteriskMediaFactory(), lateEventsMs: 30, soundDurationsMs: { "sound:demo-congrats": 30_300, "sound:beep": 300 } });
   cleanup(() => sim.close());
   const server = await startServer({
     asterisk: { enabled: true, ari_url: sim.url, ari_password: PASSWORD, media, rtp_bind_ip: "127.0.0.1", ...rtpRange(), reconnect_min_ms: 50, reconnect_max_ms: 200, ...asterisk },

@@ -168,10 +168,11 @@ export class AsteriskAdapter {
     if (ev.type === "StasisStart" && !this.replaced) void this.takeOver(ev.channel, ev.args);
   }
 
-  /** Our media channel went away by itself (Asterisk hung it up): the call has lost its media. */
+  /** Our media channel entered Stasis (it may now join the bridge), or went away by itself: the call lost its media. */
   private onOwnChannelEvent(channelId: string, ev: AriKnownEvent): void {
-    if (ev.type !== "ChannelDestroyed") return;
     const call = this.calls.get(/^ac-(.+)-m$/.exec(channelId)?.[1] ?? "");
+    if (ev.type === "StasisStart") return call?.mediaEnteredStasis();
+    if (ev.type !== "ChannelDestroyed") return;
     if (call && !call.ended) void call.leg?.close("Asterisk hung up the media channel");
   }
 

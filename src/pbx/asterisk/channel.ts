@@ -39,6 +39,9 @@ export interface AsteriskCallOptions {
   ours: Set<string>;
 }
 
+/** How long externalMedia's channel may take to enter Stasis after the reply (live: a few ms). */
+export const MEDIA_STASIS_TIMEOUT_MS = 5000;
+
 export class AsteriskCall implements CallControl, PbxPlayer {
   readonly pbx = "asterisk" as const;
   readonly events = new TypedEmitter<CallControlEvents>();
@@ -58,6 +61,8 @@ export class AsteriskCall implements CallControl, PbxPlayer {
   /** `pbx:` playbacks under way by playback id (events may arrive twice, §3.9: each settles once). */
   private readonly plays = new Map<string, { started: () => void; ended: (status: "done" | "break") => void; stopped: boolean }>();
   private readonly o: AsteriskCallOptions;
+  /** Resolved by the media channel's StasisStart; armed before externalMedia, whose reply may come first or last. */
+  private mediaStasis: { seen: Promise<void>; resolve: () => void } | undefined;
 
   constructor(options: AsteriskCallOptions) {
     this.o = options;
@@ -187,9 +192,21 @@ export class AsteriskCall implements CallControl, PbxPlayer {
 
   // ---------------------------------------------------------------------------------------------- media
 
-  /** Bridge + externalMedia + addChannel (§3.4 step 2); on failure everything created is removed again. */
+  /** The adapter saw our media channel's StasisStart. */
+  mediaEnteredStasis(): void {
+    this.mediaStasis?.resolve();
+  }
+
+  /**
+   * Bridge + externalMedia + addChannel (§3.4 step 2); on failure everything created is removed again.
+   * addChannel waits for the media channel's StasisStart: Asterisk answers externalMedia before the channel is in
+   * Stasis, and an addChannel in between gets 422 "Channel not in Stasis application" (live-2026-12-06 fact 3).
+   */
   async startMedia(): Promise<AsteriskMedia> {
     if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} is gone`);
+    let resolve!: () => void;
+    const seen = new Promise<void>((r) => (resolve = r));
+    this.mediaStasis = { seen, resolve };
     try {
       await this.o.ari.createBridge({ type: "mixing", bridgeId: this.bridgeId });
       const made = await startAsteriskMedia({
@@ -204,6 +221,7 @@ export class AsteriskCall implements CallControl, PbxPlayer {
       });
       this.leg = made.leg;
       made.leg.events.on("close", () => void this.cleanup());
+      await this.untilMediaInStasis();
       await this.o.ari.addChannel(this.bridgeId, [this.id, this.mediaChannelId]);
       this.bridged = true;
       if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} hung up while its media started`);
@@ -212,6 +230,21 @@ export class AsteriskCall implements CallControl, PbxPlayer {
       await this.leg?.close("media setup failed").catch(() => undefined);
       await this.cleanup();
       throw err instanceof AppError ? err : new AppError("PBX_ERROR", `Asterisk media setup failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async untilMediaInStasis(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AppError("PBX_ERROR", `media channel ${this.mediaChannelId} did not enter Stasis within ${MEDIA_STASIS_TIMEOUT_MS} ms, so it cannot join the bridge`)),
+        MEDIA_STASIS_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.mediaStasis?.seen, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

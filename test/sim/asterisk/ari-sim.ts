@@ -54,6 +54,12 @@ export interface AriSimOptions {
   soundDurationsMs?: Record<string, number>;
   /** Default `{ seed: 1 }`. */
   eventOrder?: AriEventOrder;
+  /**
+   * Events that follow their reply come up to this late (seeded; default 0 = on the next tick, as the replays of
+   * the recordings need). A live 23.4.1 let the client's next request overtake a created channel's StasisStart
+   * (live-2026-12-06 fact 3): whole-call tests set it so that a client that waits for the reply, not the event, fails.
+   */
+  lateEventsMs?: number;
   /** Delay of each simulated dial step (ringing, answer, REFER outcome). Default 20 ms. */
   stepMs?: number;
 }
@@ -124,6 +130,7 @@ export class AriSim {
   private readonly mediaFactory: SimMediaFactory;
   private readonly random: () => number;
   private readonly order: AriEventOrder;
+  private readonly lateEventsMs: number;
   private readonly waiters = new Set<Waiter>();
   /** chan_websocket channels waiting for (or holding) their media socket, by connection id. */
   private readonly mediaSockets = new Map<string, { channel: SimChannelState; app: string; args: string[]; dialstring: string; ws?: WebSocket }>();
@@ -140,6 +147,7 @@ export class AriSim {
     this.version = o.version ?? "23.4.1";
     this.mediaFactory = o.media ?? stubMedia;
     this.order = o.eventOrder ?? { seed: 1 };
+    this.lateEventsMs = o.lateEventsMs ?? 0;
     this.random = mulberry32(typeof this.order === "object" ? this.order.seed : 1);
     const sounds = { ...RECORDED_SOUNDS, ...(o.soundDurationsMs ?? {}) };
     this.core = new AsteriskCore(RECORDED_INFO.system.entity_id, (media) => sounds[media] ?? 1000);
@@ -373,7 +381,12 @@ export class AriSim {
     if (events && eventsFirst) events();
     record(reply);
     this.send(res, reply);
-    if (events && !eventsFirst) setImmediate(events);
+    // After the reply they come late, as on the live switch: a created channel's StasisStart can follow the
+    // client's next request (live-2026-12-06 fact 3), so a client must wait for the event, not the reply.
+    if (events && !eventsFirst) {
+      if (this.lateEventsMs > 0) setTimeout(events, this.random() * this.lateEventsMs);
+      else setImmediate(events);
+    }
   }
 
   private send(res: http.ServerResponse, r: RestReply): void {
