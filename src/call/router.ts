@@ -8,6 +8,7 @@ import type { Config } from "../config.js";
 import { isAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Playbook } from "../playbook/types.js";
+import { deadline } from "../util/deadline.js";
 import { signBody } from "../util/hmac.js";
 import type { IncomingCall } from "../pbx/call-control.js";
 
@@ -134,8 +135,8 @@ export class InboundRouter {
     };
     if (h.secret) headers["X-Signature"] = signBody(h.secret, body);
 
-    const timeout = AbortSignal.timeout(h.timeout_ms);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const limit = deadline(h.timeout_ms, signal);
+    const combined = limit.signal;
     let text: string;
     try {
       const res = await fetch(h.url, { method: h.method, headers, body, signal: combined });
@@ -147,7 +148,9 @@ export class InboundRouter {
     } catch (err) {
       if (err instanceof ReplyTooLarge) return webhookFailed(err.message);
       const name = (err as Error).name;
-      return webhookFailed(name === "TimeoutError" ? `webhook did not answer within ${h.timeout_ms} ms` : `webhook request failed: ${(err as Error).message}`);
+      return webhookFailed(name === "TimeoutError" || limit.timedOut ? `webhook did not answer within ${h.timeout_ms} ms` : `webhook request failed: ${(err as Error).message}`);
+    } finally {
+      limit.clear();
     }
 
     if (text.trim() === "") return { action: "attach", variables: call.variables };

@@ -49,6 +49,7 @@ import type {
 import type { ControlRequest } from "../serial/serial-conversation.js";
 import { pcmFromBase64 } from "../serial/commands.js";
 import { loadSoundSource } from "../serial/sound-source.js";
+import { deadline } from "../../util/deadline.js";
 import { PausableTimer } from "../../util/pausable-timer.js";
 import { heardText } from "../turn/heard-text.js";
 import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf, type LegCodec } from "./audio-bridge.js";
@@ -1209,12 +1210,14 @@ export class RealtimeConversation implements Conversation {
     await new Promise<void>((resolve) => this.clock.setTimer(resolve, delayMs));
     if (this.end) return;
     let session: RealtimeSession;
-    const timeout = AbortSignal.timeout(this.options.reconnectTimeoutMs ?? 3000);
+    const limit = deadline(this.options.reconnectTimeoutMs ?? 3000, this.abort.signal);
     try {
-      session = await this.options.provider.connect(this.sessionConfig(), { signal: AbortSignal.any([this.abort.signal, timeout]) });
+      session = await this.options.provider.connect(this.sessionConfig(), { signal: limit.signal });
     } catch (err) {
       this.fail(`realtime ${why} and the reconnect failed: ${(err as Error).message}`, err);
       return;
+    } finally {
+      limit.clear();
     }
     if (this.end) {
       await session.close();

@@ -11,6 +11,7 @@ import type { AudioFrame } from "../../audio/index.js";
 import { decodeWav, downmixToMono } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import { resolveSoundFile, resolveSoundFileAsync } from "../../playbook/files.js";
+import { deadline } from "../../util/deadline.js";
 
 export const DOWNLOAD_TIMEOUT_MS = 10_000;
 export const DOWNLOAD_MAX_BYTES = 20 * 1024 * 1024;
@@ -128,8 +129,8 @@ export async function download(url: string, signal: AbortSignal, options: SoundS
       meta = undefined;
     }
   }
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const all = AbortSignal.any([signal, timeout]);
+  const limit = deadline(timeoutMs, signal);
+  const all = limit.signal;
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       const headers: Record<string, string> = {};
@@ -159,9 +160,11 @@ export async function download(url: string, signal: AbortSignal, options: SoundS
     throw new AppError("PLAYBACK_ERROR", `cannot download ${url}: the cached copy vanished`);
   } catch (err) {
     if (signal.aborted) throw err;
-    if (timeout.aborted) throw new AppError("PLAYBACK_ERROR", `cannot download ${url}: no complete answer within ${timeoutMs} ms`, { cause: err });
+    if (limit.timedOut) throw new AppError("PLAYBACK_ERROR", `cannot download ${url}: no complete answer within ${timeoutMs} ms`, { cause: err });
     if (isAppError(err)) throw err;
     throw new AppError("PLAYBACK_ERROR", `cannot download ${url}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    limit.clear();
   }
 }
 

@@ -6,6 +6,7 @@
 import type { ChatMessage, LlmProvider } from "../../providers/types.js";
 import type { NewHook } from "./delivery.js";
 import type { HookEntry } from "./spool.js";
+import { deadline } from "../../util/deadline.js";
 
 export const SUMMARY_INSTRUCTIONS: Readonly<Record<"short" | "detailed" | "intent" | "json", string>> = {
   short: "Summarise this phone call in at most two sentences.",
@@ -57,15 +58,17 @@ export async function summariseCall(llm: LlmProvider, pending: PendingSummary, s
     { role: "user", content: `The call:\n${transcript(pending.history) || "(nothing was said)"}` },
     { role: "user", content: instruction },
   ];
-  const timeout = AbortSignal.timeout(SUMMARY_TIMEOUT_MS);
+  const limit = deadline(SUMMARY_TIMEOUT_MS, signal);
   let text = "";
   try {
-    for await (const event of llm.chat({ messages, signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timeoutMs: SUMMARY_TIMEOUT_MS })) {
+    for await (const event of llm.chat({ messages, signal: limit.signal, timeoutMs: SUMMARY_TIMEOUT_MS })) {
       if (event.type === "text") text += event.delta;
     }
   } catch (err) {
     const e = err as Error;
-    return { summary: null, summaryError: e.name === "TimeoutError" || timeout.aborted ? "summary timed out after 30 s" : `summary failed: ${e.message}` };
+    return { summary: null, summaryError: e.name === "TimeoutError" || limit.timedOut ? "summary timed out after 30 s" : `summary failed: ${e.message}` };
+  } finally {
+    limit.clear();
   }
   text = text.trim();
   if (text === "") return { summary: null, summaryError: "the model returned an empty summary" };

@@ -5,6 +5,7 @@
  */
 import { AppError } from "../../errors.js";
 import type { Tool } from "../types.js";
+import { deadline } from "../../util/deadline.js";
 
 export const DEFAULT_HTTP_TIMEOUT_MS = 5000;
 export const DEFAULT_RESULT_MAX_CHARS = 4000;
@@ -39,7 +40,8 @@ interface RequestSpec {
 const errorOutcome = (err: AppError): HttpOutcome => ({ ok: false, content: JSON.stringify({ error: err.message }), error: err });
 
 async function send(spec: RequestSpec, deps: HttpDeps): Promise<HttpOutcome> {
-  const signal = AbortSignal.any([deps.signal, AbortSignal.timeout(spec.timeoutMs)]);
+  const limit = deadline(spec.timeoutMs, deps.signal);
+  const signal = limit.signal;
   let res: Response;
   let text: string;
   try {
@@ -52,9 +54,11 @@ async function send(spec: RequestSpec, deps: HttpDeps): Promise<HttpOutcome> {
     });
     text = await res.text();
   } catch (err) {
-    const timedOut = !deps.signal.aborted && (err as Error).name === "TimeoutError";
+    const timedOut = limit.timedOut;
     const message = timedOut ? `no response within ${spec.timeoutMs} ms` : `request failed: ${(err as Error).message}`;
     return errorOutcome(new AppError("TOOL_ERROR", message, { cause: err, details: { url: spec.url } }));
+  } finally {
+    limit.clear();
   }
   let parsed: unknown = text;
   try {
