@@ -161,7 +161,8 @@ const asterisk = table({
   ari_password: z.string().default(""),
   app: z.string().min(1).default("active-call"),
   media: z.enum(["rtp", "websocket", "audiosocket"]).default("rtp"),
-  format: z.enum(["slin16", "slin", "ulaw", "alaw"]).default("slin16"),
+  // Unset: ulaw for media = "rtp" (Asterisk drops slin16 RTP from externalMedia), slin16 otherwise (pbx/asterisk/media.ts).
+  format: z.enum(["slin16", "slin", "ulaw", "alaw"]).optional(),
   rtp_bind_ip: z.string().default("0.0.0.0"),
   rtp_advertise_ip: z.string().default("127.0.0.1"),
   rtp_port_min: port.default(40000),
@@ -183,7 +184,7 @@ const asterisk = table({
     message: "is required when [asterisk] enabled = true (set ACTIVE_CALL_ARI_PASSWORD)",
     path: ["ari_password"],
   })
-  .refine((a) => a.media !== "audiosocket" || a.format === "slin16" || a.format === "slin", {
+  .refine((a) => a.media !== "audiosocket" || a.format === undefined || a.format === "slin16" || a.format === "slin", {
     message: 'media "audiosocket" accepts only format "slin16" or "slin"',
     path: ["format"],
   })

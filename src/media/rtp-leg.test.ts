@@ -63,9 +63,16 @@ describe("RtpLeg", () => {
       const agent = signal(rate / 10, 7); // 100 ms = 5 packets
       leg.write("u1", agent);
       leg.endPlay("u1");
-      await until("agent audio", () => peer.agentAudio().pcm.length >= agent.length, 5000, 5);
-      expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(throughWire(format, agent)));
+      await until("agent packets", () => peer.agentPackets.length >= 5, 5000, 5);
       const pk = peer.agentPackets;
+      if (format === "slin16") {
+        // PT 118 has no static mapping and a UnicastRTP channel no receive map: Asterisk drops it (fact 4).
+        expect(pk.map((p) => p.dropped)).toEqual(Array(5).fill("unknownPayloadType"));
+        expect(peer.agentAudio().pcm.length).toBe(0);
+      } else {
+        await until("agent audio", () => peer.agentAudio().pcm.length >= agent.length, 5000, 5);
+        expect(Array.from(peer.agentAudio().pcm)).toEqual(Array.from(throughWire(format, agent)));
+      }
       expect(pk).toHaveLength(5);
       expect(pk.map((p) => p.payloadType)).toEqual(Array(5).fill({ ulaw: 0, alaw: 8, slin16: 118, slin: 11 }[format]));
       expect(pk.map((p) => p.marker)).toEqual([true, false, false, false, false]);

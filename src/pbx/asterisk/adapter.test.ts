@@ -3,6 +3,7 @@
  * application is handed over as (§3.3/§3.4), that our own media channels never become calls (§3.9), and what a
  * reconnect does with channels that entered the application meanwhile.
  */
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AriSim } from "../../../test/sim/asterisk/ari-sim.js";
 import { asteriskMediaFactory } from "../../../test/sim/asterisk/media-peers.js";
@@ -68,7 +69,7 @@ describe("AsteriskAdapter (Stasis application)", () => {
     const h = handovers[0] as AsteriskHandover;
     await h.control.answer();
     const media = await h.startMedia();
-    expect(media.media).toEqual({ leg: "rtp", codec: "L16", sampleRate: 16000 });
+    expect(media.media).toEqual({ leg: "rtp", codec: "PCMU", sampleRate: 8000 });
     await sim.waitForEvent((ev) => ev.type === "StasisStart" && (ev.channel as { id?: string }).id === `ac-${call.id}-m`);
     await sleep(100);
     expect(handovers.length).toBe(1);
@@ -106,5 +107,51 @@ describe("dialEndpoint", () => {
     expect(dialEndpoint("Local/100@default", c)).toBe("Local/100@default");
     expect(() => dialEndpoint("1 2", c)).toThrow(/cannot be dialled/);
     expect(() => dialEndpoint("sip:bob@example.com", config("http://x:1"))).toThrow(/default_endpoint/);
+  });
+});
+
+describe("the externalMedia format over RTP (live-2026-12-06 fact 4)", () => {
+  /** Starts an adapter whose log lines are kept; places one call and starts its media. */
+  async function callWith(asterisk: Record<string, unknown>): Promise<{ format: string | undefined; lines: Record<string, unknown>[]; heard: number }> {
+    const lines: Record<string, unknown>[] = [];
+    const keep = createLogger({ level: "info", format: "json", redactPersonal: false, destination: new Writable({ write: (c: Buffer, _e, done) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), done()) }) });
+    const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory(), lateEventsMs: 20 });
+    cleanup(() => sim.close());
+    const handovers: AsteriskHandover[] = [];
+    const adapter = new AsteriskAdapter({ config: config(sim.url, asterisk), log: keep, onCall: (h) => handovers.push(h) });
+    await adapter.start();
+    cleanup(() => adapter.stop());
+    await until("the events socket", () => adapter.status().connected && sim.eventsConnections() === 1, 5000, 10);
+    const call = await sim.placeCall({ caller: "100", exten: "9000", args: ["playbook=hello.md"] });
+    await until("the handover", () => handovers.length === 1, 5000, 10);
+    const h = handovers[0] as AsteriskHandover;
+    await h.control.answer();
+    const { leg } = await h.startMedia();
+    const tone = new Int16Array(leg.agentRate / 5).map((_, i) => Math.round(8000 * Math.sin(i / 3)));
+    leg.write("t", tone);
+    leg.endPlay("t");
+    await sleep(400);
+    const peer = call.media();
+    return { format: sim.rest.find((r) => r.path === "/ari/channels/externalMedia")?.query.format, lines, heard: peer?.agentAudio().pcm.length ?? 0 };
+  }
+
+  it("unset, RTP takes ulaw, says nothing, and the caller hears the agent", async () => {
+    const r = await callWith({ media: "rtp" });
+    expect(r.format).toBe("ulaw");
+    expect(r.heard).toBeGreaterThan(0);
+    expect(r.lines.filter((l) => l.level === "warn" || l.level === "error")).toEqual([]);
+  });
+
+  it("slin16 asked for over RTP: a start-up warning says why, ulaw is used, and the caller hears the agent", async () => {
+    const r = await callWith({ media: "rtp", format: "slin16" });
+    expect(r.format).toBe("ulaw");
+    expect(r.heard).toBeGreaterThan(0);
+    const warnings = r.lines.filter((l) => l.level === "warn");
+    expect(warnings.map((w) => w.msg)).toEqual([expect.stringMatching(/^Asterisk drops slin16 RTP .* media = "rtp" uses format "ulaw"/)]);
+  });
+
+  it("slin over RTP (static PT 11) is kept; chan_websocket keeps slin16", async () => {
+    expect((await callWith({ media: "rtp", format: "slin" })).format).toBe("slin");
+    expect((await callWith({ media: "websocket" })).format).toBe("slin16");
   });
 });

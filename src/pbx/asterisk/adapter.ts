@@ -14,7 +14,7 @@ import { AriClient } from "./ari/client.js";
 import { isKnownAriEvent, type AriEvent, type AriKnownEvent } from "./ari/events.js";
 import type { AriChannel } from "./ari/models.js";
 import { AsteriskCall, originateCallerId } from "./channel.js";
-import type { AsteriskMedia, AsteriskMediaMode } from "./media.js";
+import { mediaFormatWarning, type AsteriskMedia, type AsteriskMediaMode } from "./media.js";
 
 type AstConfig = Config["asterisk"];
 type Variables = IncomingCall["variables"];
@@ -79,6 +79,8 @@ export class AsteriskAdapter {
     this.ari.events.on("disconnected", () => {
       if (!this.replaced) this.log.warn("Asterisk events socket lost; reconnecting");
     });
+    const formatWarning = mediaFormatWarning(this.o.config);
+    if (formatWarning) this.log.warn({ media: this.o.config.media, format: this.o.config.format }, formatWarning);
     if (this.o.config.media === "audiosocket") await this.audioSockets();
     this.ari.start();
   }

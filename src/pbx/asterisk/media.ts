@@ -18,7 +18,25 @@ import { asteriskSupports } from "./version.js";
 
 type AstConfig = Config["asterisk"];
 export type AsteriskMediaMode = AstConfig["media"];
-type Format = AstConfig["format"];
+type Format = NonNullable<AstConfig["format"]>;
+
+/**
+ * The externalMedia format of a call in `mode`. Over RTP only formats with a static payload type reach the
+ * caller: a UnicastRTP channel has no SDP, so its receive map is empty and Asterisk resolves only the static
+ * types (0 ulaw, 8 alaw, 10/11 slin); slin16's PT 118 is dropped without a log line, and the caller hears nothing
+ * (live-2026-12-06 fact 4, res_rtp_asterisk.c / rtp_engine.c). So RTP takes ulaw unless told slin, alaw or ulaw;
+ * chan_websocket and AudioSocket carry slin16 fine and default to it.
+ */
+export function mediaFormat(mode: AsteriskMediaMode, configured: AstConfig["format"]): Format {
+  if (mode === "rtp") return configured === undefined || configured === "slin16" ? "ulaw" : configured;
+  return configured ?? "slin16";
+}
+
+/** Said once at start-up when the configuration asks for what Asterisk cannot carry (see `mediaFormat`). */
+export function mediaFormatWarning(config: Pick<AstConfig, "media" | "format">): string | undefined {
+  if (config.media !== "rtp" || config.format !== "slin16") return undefined;
+  return 'Asterisk drops slin16 RTP sent to an externalMedia channel (PT 118 has no static payload type and the channel has no SDP), so the caller would hear nothing: media = "rtp" uses format "ulaw"; set format = "ulaw", "alaw" or "slin" to silence this, or media = "websocket" for 16 kHz';
+}
 
 /** RTP has no queue in Asterisk beyond what we send ahead (§0): the same small lead as AudioSocket's default. */
 const RTP_LEAD_MS = 40;
@@ -60,15 +78,16 @@ function codecOf(format: Format): string {
 
 export async function startAsteriskMedia(o: StartMediaOptions): Promise<AsteriskMedia> {
   const c = o.config;
-  const describe = (leg: AsteriskMedia["media"]["leg"]): AsteriskMedia["media"] => ({ leg, codec: codecOf(c.format), sampleRate: formatRate(c.format) });
+  const format = mediaFormat(o.mode, c.format);
+  const describe = (leg: AsteriskMedia["media"]["leg"]): AsteriskMedia["media"] => ({ leg, codec: codecOf(format), sampleRate: formatRate(format) });
   switch (o.mode) {
     case "rtp": {
-      const leg = await RtpLeg.open({ id: o.callId, format: c.format, bindIp: c.rtp_bind_ip, ports: o.deps.ports, leadMs: RTP_LEAD_MS, log: o.log });
+      const leg = await RtpLeg.open({ id: o.callId, format, bindIp: c.rtp_bind_ip, ports: o.deps.ports, leadMs: RTP_LEAD_MS, log: o.log });
       try {
         const ch = await o.ari.externalMedia({
           channelId: o.mediaChannelId,
           externalHost: `${c.rtp_advertise_ip}:${leg.localPort}`,
-          format: c.format,
+          format,
           encapsulation: "rtp",
           transport: "udp",
         });
@@ -95,7 +114,7 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
       }
       const ch = await o.ari.externalMedia({
         channelId: o.mediaChannelId,
-        format: c.format,
+        format,
         transport: "websocket",
         encapsulation: "none",
         connectionType: "server",
@@ -106,7 +125,7 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
       const leg = await ChanWebsocketLeg.connect({
         id: o.callId,
         url: `${c.ari_url.replace(/^http/i, "ws").replace(/\/+$/, "")}/media/${encodeURIComponent(connectionId)}`,
-        format: c.format,
+        format,
         control,
         leadMs: c.websocket_lead_ms,
         marks: asteriskSupports(o.version, "markMedia"),
@@ -116,7 +135,7 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
       return { leg, media: describe("chanWebsocket") };
     }
     case "audiosocket": {
-      if (c.format !== "slin16" && c.format !== "slin") throw new AppError("CONFIG_INVALID", `[asterisk] format "${c.format}" cannot be used with media = "audiosocket" (slin16 or slin)`);
+      if (format !== "slin16" && format !== "slin") throw new AppError("CONFIG_INVALID", `[asterisk] format "${format}" cannot be used with media = "audiosocket" (slin16 or slin)`);
       const server = await o.deps.audioSockets();
       // The UUID maps Asterisk's TCP connection to this call (§3.7); it must parse as a UUID.
       const uuid = randomUUID();
@@ -125,7 +144,7 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
         await o.ari.externalMedia({
           channelId: o.mediaChannelId,
           externalHost: c.audiosocket_advertise,
-          format: c.format,
+          format,
           encapsulation: "audiosocket",
           transport: "tcp",
           data: uuid,
@@ -135,7 +154,7 @@ export async function startAsteriskMedia(o: StartMediaOptions): Promise<Asterisk
         connection.catch(() => undefined);
         throw err;
       }
-      const leg = new AudioSocketLeg({ id: o.callId, connection: await connection, format: c.format, leadMs: c.audiosocket_lead_ms, log: o.log });
+      const leg = new AudioSocketLeg({ id: o.callId, connection: await connection, format, leadMs: c.audiosocket_lead_ms, log: o.log });
       return { leg, media: describe("audioSocket") };
     }
   }

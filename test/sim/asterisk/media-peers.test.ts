@@ -263,6 +263,30 @@ describe("RTP peer", () => {
     await until("stranger dropped", () => (peer.stats.packetsFromUnknownSource ?? 0) === 1, 5000, 5);
     expect(peer.agentAudio().pcm.length).toBe(160);
   });
+
+  it("resolves payload types as a UnicastRTP channel does: static ones play, PT 118 (slin16) never reaches the caller", async () => {
+    const sender = createSocket("udp4");
+    await new Promise<void>((r) => sender.bind(0, "127.0.0.1", () => r()));
+    cleanup(() => sender.close());
+    const peer = await RtpMediaPeer.create({ channelId: "m", app: "a", format: "slin16", transport: "udp", encapsulation: "rtp", externalHost: `127.0.0.1:${sender.address().port}` });
+    cleanup(() => peer.close());
+    const packet = (pt: number, payload: Buffer): Buffer => {
+      const p = Buffer.alloc(12 + payload.length);
+      p[0] = 0x80;
+      p[1] = pt;
+      payload.copy(p, 12);
+      return p;
+    };
+    const l16 = Buffer.alloc(320);
+    for (let i = 0; i < 160; i++) l16.writeInt16BE(4000, i * 2);
+    for (const p of [packet(118, Buffer.alloc(640, 0x10)), packet(11, l16), packet(0, Buffer.alloc(160, 0x80)), packet(9, Buffer.alloc(160))]) sender.send(p, peer.port, "127.0.0.1");
+    await until("four packets", () => peer.agentPackets.length === 4, 5000, 5);
+    expect(peer.agentPackets.map((p) => p.dropped)).toEqual(["unknownPayloadType", undefined, undefined, "unsimulatedPayloadType"]);
+    // slin (8 kHz) and ulaw are resampled into the channel's 16 kHz: 2 x 160 samples -> 640 at 16 kHz
+    const heard = peer.agentAudio().pcm;
+    expect(heard.length).toBe(640);
+    expect(Math.max(...heard.subarray(40, 280))).toBeGreaterThan(3000);
+  });
 });
 
 describe("AudioSocket peer", () => {

@@ -7,7 +7,11 @@
  *   goes to `external_host` from that socket with the recorded header fields: V=2, no marker, PT 0/8/118/11, a
  *   random SSRC, seq + 1, timestamp + samples; the caller's packetisation (ulaw/alaw 240 bytes = 30 ms as
  *   recorded, slin16 640 bytes big-endian = 20 ms). RTCP receiver reports go to external_host port + 1. Strict RTP:
- *   the first agent packet's source is learned; packets from anywhere else are dropped (counted).
+ *   the first agent packet's source is learned; packets from anywhere else are dropped (counted). Received payload
+ *   types resolve as in res_rtp_asterisk: a UnicastRTP channel has no SDP, so its receive map is empty and only
+ *   static types (0..34) resolve through the static table (0 ulaw, 8 alaw, 10/11 slin). Anything else, PT 118
+ *   slin16 included, is dropped without a word: it never reaches the caller (live-2026-12-06 fact 4). What the
+ *   peer collects as agent audio is what the caller would hear, decoded in the format the PT resolved to.
  * - chan_websocket (`transport=websocket`): channelvars `MEDIA_WEBSOCKET_CONNECTION_ID` and
  *   `MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE`; `acceptWebSocket` sends MEDIA_START exactly as recorded (JSON when
  *   `transport_data` has `f(json)`); caller audio in the source framing (960 bytes = 30 ms slin16); agent audio
@@ -55,6 +59,11 @@ const FORMATS: Record<SlinFormat, FormatInfo> = {
   slin16: { rate: 16000, bytesPerSample: 2, payloadType: 118 },
   slin: { rate: 8000, bytesPerSample: 2, payloadType: 11 },
 };
+
+/** Asterisk's static payload table (main/rtp_engine.c), for the types a UnicastRTP channel can resolve. */
+const STATIC_RECEIVE: Readonly<Record<number, SlinFormat>> = { 0: "ulaw", 8: "alaw", 10: "slin", 11: "slin" };
+/** The last static payload type: above it only the (empty) negotiated map would resolve a type. */
+const LAST_STATIC_PT = 34;
 
 function formatOf(format: string): SlinFormat {
   if (format in FORMATS) return format as SlinFormat;
@@ -152,6 +161,8 @@ export interface RtpPeerOptions {
 }
 
 export interface RtpPacketRecord {
+  /** Why Asterisk dropped it, if it did (the caller heard nothing of it). */
+  dropped?: "unknownPayloadType" | "unsimulatedPayloadType";
   marker: boolean;
   payloadType: number;
   seq: number;
@@ -167,7 +178,7 @@ export class RtpMediaPeer extends PeerBase implements SimMediaEndpoint {
   readonly ready = Promise.resolve();
   readonly format: SlinFormat;
   readonly port: number;
-  /** Headers of agent packets accepted (arrival order). */
+  /** Headers of agent packets from the learned source (arrival order), `dropped` set on those the caller never heard. */
   readonly agentPackets: RtpPacketRecord[] = [];
   /** Where caller RTP goes (external_host). */
   readonly target: { host: string; port: number };
@@ -320,7 +331,14 @@ export class RtpMediaPeer extends PeerBase implements SimMediaEndpoint {
     if (record.payloadType !== this.payloadType) this.count("payloadTypeMismatch");
     this.agentPackets.push(record);
     this.count("packetsReceived");
-    this.agent.push(decodePcm(this.format, msg.subarray(12 + cc * 4), "be"));
+    const heardAs = STATIC_RECEIVE[record.payloadType];
+    if (heardAs === undefined) {
+      record.dropped = record.payloadType > LAST_STATIC_PT ? "unknownPayloadType" : "unsimulatedPayloadType";
+      this.count(record.dropped === "unknownPayloadType" ? "droppedUnknownPayloadType" : "droppedUnsimulatedPayloadType");
+      return;
+    }
+    const pcm = decodePcm(heardAs, msg.subarray(12 + cc * 4), "be");
+    this.agent.push(toRate(pcm, FORMATS[heardAs].rate, this.rate));
   }
 }
 
