@@ -114,6 +114,9 @@ describe.each<Mode>(["rtp", "websocket", "audiosocket"])("Asterisk inbound call,
 
     await until("the post-call hook", () => receiver.received.length === 1);
     expect(JSON.parse(receiver.received[0]?.body ?? "{}")).toMatchObject({ event: "call.ended", callId: id, callType: "asterisk", hangupReason: "transferred", playbook: "hello.md" });
+    // A normal call: Asterisk refused nothing (live facts 3 and 6) and the controller said no warn or error.
+    expect(sim.rest.filter((r) => r.status >= 400)).toEqual([]);
+    expect(server.problems).toEqual([]);
   }, 90_000);
 });
 

@@ -60,6 +60,8 @@ describe("AsteriskAdapter (Stasis application)", () => {
     await until("the handover", () => handovers.length === 1, 5000, 10);
     expect(handovers[0]?.incoming.pbxPlaybook).toBe("sales.md");
     expect(handovers[0]?.incoming.headers).toEqual({});
+    // Only variables that exist are read: Asterisk answers 500 for PJSIP_HEADERS(X-) here (live fact 6).
+    expect(sim.rest.filter((r) => r.status >= 500)).toEqual([]);
   });
 
   it("the externalMedia channel's own StasisStart is not a call (§3.9), and media starts in the bridge", async () => {

@@ -233,8 +233,10 @@ export class AsteriskAdapter {
   }
 
   /**
-   * `X-` headers of a PJSIP channel: one REST call for the names, one per header (§3.2, §3.9). Asterisk answers
-   * 500 "Unable to read provided function" when there is no such header, so a failed read means "none".
+   * `X-` headers of a PJSIP channel: one REST call for the names, one per header (§3.2, §3.9). The names come from
+   * `PJSIP_HEADERS()`, every header of the INVITE: `PJSIP_HEADERS(X-)` fails with 500 "Unable to read provided
+   * function" on a call without X- headers, which is most calls (live-2026-12-06 fact 6), while the full list
+   * always reads. Only names it lists are then read, so a normal call sees no error from Asterisk.
    */
   private async readHeaders(channelId: string): Promise<Record<string, string>> {
     const headers: Record<string, string> = {};
@@ -243,9 +245,9 @@ export class AsteriskAdapter {
         this.log.debug({ err, callId: channelId, variable }, "SIP header not readable");
         return undefined;
       });
-    const names = (await read("PJSIP_HEADERS(X-)")) ?? "";
+    const names = (await read("PJSIP_HEADERS()")) ?? "";
     for (const name of names.split(",").map((n) => n.trim())) {
-      if (!HEADER_NAME.test(name)) continue;
+      if (!/^x-/i.test(name) || !HEADER_NAME.test(name)) continue;
       const value = await read(`PJSIP_HEADER(read,${name})`);
       if (value !== undefined) headers[name] = value;
     }

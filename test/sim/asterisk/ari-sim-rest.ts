@@ -290,7 +290,9 @@ export class AriRest {
   /**
    * `GET /channels/{id}/variable`: plain variables 404 when unset; a dialplan function that fails to read is 500
    * "Unable to read provided function" (ast_func_read2), which includes PJSIP_HEADER of a header the INVITE did
-   * not carry and PJSIP_HEADERS with no header of that prefix.
+   * not carry, PJSIP_HEADERS with no header of that prefix (live-2026-12-06 fact 6: `PJSIP_HEADERS(X-)` on a call
+   * without X- headers), and both on a channel that received no INVITE (an originated one). `PJSIP_HEADERS()`
+   * lists every header of the INVITE (res_pjsip_header_funcs.c read_headers).
    */
   private getVariable(id: string, variable: string | undefined): RestResult {
     if (!variable) return err(400, "Variable name is required");
@@ -312,13 +314,14 @@ export class AriRest {
     const headerNames = Object.keys(c.headers);
     switch (fn) {
       case "PJSIP_HEADERS": {
-        if (c.kind !== "pjsip") return undefined;
+        if (c.kind !== "pjsip" || headerNames.length === 0) return undefined;
         const prefix = (args[0] ?? "").toLowerCase();
         const names = headerNames.filter((h) => h.toLowerCase().startsWith(prefix));
+        if (prefix === "") return names.join(",");
         return names.length === 0 ? undefined : names.join(",");
       }
       case "PJSIP_HEADER": {
-        if (c.kind !== "pjsip" || (args[0] ?? "").toLowerCase() !== "read") return undefined;
+        if (c.kind !== "pjsip" || headerNames.length === 0 || (args[0] ?? "").toLowerCase() !== "read") return undefined;
         const name = (args[1] ?? "").toLowerCase();
         const found = headerNames.find((h) => h.toLowerCase() === name);
         return found === undefined ? undefined : c.headers[found];

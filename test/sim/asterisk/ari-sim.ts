@@ -224,7 +224,8 @@ export class AriSim {
       exten: o.exten ?? "100",
       context: o.context ?? "from-internal",
       args: o.args ?? [],
-      headers: o.headers ?? {},
+      // res_pjsip_header_funcs keeps every header of the INVITE, not only the X- ones a test adds.
+      headers: { ...inviteHeaders(number, o.exten ?? "100"), ...(o.headers ?? {}) },
       readFormat: o.readFormat ?? "alaw",
     });
     return this.simCall(c);
@@ -436,6 +437,21 @@ export class AriSim {
     });
     if (!c.destroyed) this.core.outboundAnswered(c, entry.app, entry.args, entry.dialstring);
   }
+}
+
+/** The headers of a softphone's INVITE as res_pjsip stores them (names in the order sipp/linphone send them). */
+function inviteHeaders(caller: string, exten: string): Record<string, string> {
+  return {
+    Via: "SIP/2.0/UDP 127.0.0.1:5091;rport;branch=z9hG4bK-sim",
+    From: `<sip:${caller}@127.0.0.1>;tag=sim`,
+    To: `<sip:${exten}@127.0.0.1>`,
+    "Call-ID": `${randomUUID()}@127.0.0.1`,
+    CSeq: "1 INVITE",
+    Contact: `<sip:${caller}@127.0.0.1:5091>`,
+    "Max-Forwards": "70",
+    "Content-Type": "application/sdp",
+    "Content-Length": "129",
+  };
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
