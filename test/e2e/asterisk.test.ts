@@ -262,3 +262,64 @@ describe("Asterisk events socket", () => {
     expect(metrics).toMatch(/active_call_pbx_connected\{pbx="asterisk"\} 0/);
   }, 30_000);
 });
+
+describe("Asterisk fail loud (live-2026-12-06 facts 3 and 4)", () => {
+  async function withHook(mode: Mode): Promise<{ sim: AriSim; server: TestServer; hooks: () => Record<string, unknown>[] }> {
+    const receiver = await startHttpReceiver();
+    cleanup(() => receiver.close());
+    const { sim, server } = await setup(mode, { posthook: { url: `${receiver.origin}/hook` } });
+    return { sim, server, hooks: () => receiver.received.map((r) => JSON.parse(r.body) as Record<string, unknown>) };
+  }
+
+  it("an addChannel refused with 422 (not in Stasis) is tried again: the caller hears the greeting, nothing is logged as a problem", async () => {
+    const { sim, server } = await withHook("websocket");
+    let refused = 0;
+    sim.restHook = (method, path) => (path.endsWith("/addChannel") && refused++ === 0 ? { status: 422, body: { message: "Channel not in Stasis application" } } : undefined);
+    const { call } = await placeHello(sim, server);
+    expect(sim.rest.filter((r) => r.path === `/ari/bridges/ac-${call.id}/addChannel`).map((r) => r.status)).toEqual([422, 204]);
+    expect(energy(call.media())).toBeGreaterThan(0);
+    expect(server.problems).toEqual([]);
+  }, 60_000);
+
+  it("externalMedia refused: the call ends at once with reason error, an error line naming the step, the step in the hook, the caller released with cause 41", async () => {
+    const { sim, server, hooks } = await withHook("rtp");
+    sim.restHook = (method, path) => (path === "/ari/channels/externalMedia" ? { status: 500, body: { message: "Failed to create external media channel" } } : undefined);
+    const caller = await sim.placeCall({ caller: "100", exten: "9000", args: ["playbook=hello.md"] });
+    await until("the post-call hook", () => hooks().length === 1, 20_000);
+    expect(hooks()[0]).toMatchObject({ callId: caller.id, hangupReason: "error" });
+    expect(String(hooks()[0]?.hangupDetail)).toMatch(/^media did not start: Asterisk externalMedia failed: ARI .*500/);
+    expect(sim.rest.find((r) => r.method === "DELETE" && r.path === `/ari/channels/${caller.id}`)?.query.reason_code).toBe("41");
+    expect(server.problems.some((p) => p.level === "error" && p.step === "media" && /media did not start/.test(String(p.msg)))).toBe(true);
+    await until("the clean-up", () => sim.rest.some((r) => r.method === "DELETE" && r.path === `/ari/bridges/ac-${caller.id}` && r.status === 204));
+  }, 60_000);
+
+  it("a media channel that never enters Stasis: after the deadline the call ends with the step named, never a silent call", async () => {
+    const { sim, hooks } = await withHook("rtp");
+    // Asterisk answers externalMedia (as recorded) but the channel's StasisStart never comes.
+    sim.restHook = (method, path, query) =>
+      path === "/ari/channels/externalMedia"
+        ? {
+            status: 200,
+            body: {
+              id: query.channelId,
+              name: "UnicastRTP/127.0.0.1:40000-0x7f66e8003770",
+              state: "Down",
+              protocol_id: "",
+              caller: { name: "", number: "" },
+              connected: { name: "", number: "" },
+              accountcode: "",
+              dialplan: { context: "default", exten: "s", priority: 1, app_name: "AppDial2", app_data: "(Outgoing Line)" },
+              creationtime: "2026-12-06T04:10:17.418+0000",
+              language: "en",
+              channelvars: { UNICASTRTP_LOCAL_PORT: "10118", UNICASTRTP_LOCAL_ADDRESS: "127.0.0.1" },
+            },
+          }
+        : undefined;
+    const caller = await sim.placeCall({ caller: "100", exten: "9000", args: ["playbook=hello.md"] });
+    await until("the post-call hook", () => hooks().length === 1, 20_000);
+    expect(hooks()[0]).toMatchObject({ callId: caller.id, hangupReason: "error" });
+    expect(String(hooks()[0]?.hangupDetail)).toMatch(/^media did not start: Asterisk media channel StasisStart failed: media channel ac-.*-m did not enter Stasis within 5000 ms/);
+    expect(sim.rest.some((r) => r.path.endsWith("/addChannel"))).toBe(false);
+    expect(sim.rest.find((r) => r.method === "DELETE" && r.path === `/ari/channels/${caller.id}`)?.query.reason_code).toBe("41");
+  }, 60_000);
+});

@@ -21,7 +21,7 @@ function config(url: string, extra: Record<string, unknown> = {}) {
 }
 
 async function start(extra: Record<string, unknown> = {}): Promise<{ sim: AriSim; adapter: AsteriskAdapter; handovers: AsteriskHandover[] }> {
-  const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory() });
+  const sim = await AriSim.start({ user: "active-call", password: "pw", media: asteriskMediaFactory(), lateEventsMs: 30 });
   cleanup(() => sim.close());
   const handovers: AsteriskHandover[] = [];
   const adapter = new AsteriskAdapter({ config: config(sim.url, extra), log, onCall: (h) => handovers.push(h) });

@@ -41,6 +41,23 @@ export interface AsteriskCallOptions {
 
 /** How long externalMedia's channel may take to enter Stasis after the reply (live: a few ms). */
 export const MEDIA_STASIS_TIMEOUT_MS = 5000;
+/** The whole media start (bridge, externalMedia, its connection, Stasis, addChannel); past it the call is ended. */
+export const MEDIA_START_DEADLINE_MS = 10_000;
+/** addChannel refused with 422 "not in Stasis" is tried again this often, this far apart (ms x attempt). */
+const ADD_CHANNEL_RETRIES = 3;
+const ADD_CHANNEL_RETRY_MS = 50;
+
+/** The steps of a media start, as error lines and the post-call hook name them. */
+export type MediaStartStep = "bridge" | "externalMedia" | "media channel StasisStart" | "addChannel";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Asterisk's 422 for a channel that is not (yet) in our application (live-2026-12-06 fact 3). */
+function notInStasis(err: unknown): boolean {
+  if (!(err instanceof AppError)) return false;
+  const reply = err.details.pbxReply as { status?: number; message?: string } | undefined;
+  return reply?.status === 422 && /not in stasis/i.test(reply.message ?? err.message);
+}
 
 export class AsteriskCall implements CallControl, PbxPlayer {
   readonly pbx = "asterisk" as const;
@@ -200,15 +217,20 @@ export class AsteriskCall implements CallControl, PbxPlayer {
   /**
    * Bridge + externalMedia + addChannel (§3.4 step 2); on failure everything created is removed again.
    * addChannel waits for the media channel's StasisStart: Asterisk answers externalMedia before the channel is in
-   * Stasis, and an addChannel in between gets 422 "Channel not in Stasis application" (live-2026-12-06 fact 3).
+   * Stasis, and an addChannel in between gets 422 "Channel not in Stasis application" (live-2026-12-06 fact 3);
+   * a 422 all the same is tried again. Fail loud: an error names the step that failed (or was still running at
+   * MEDIA_START_DEADLINE_MS), so the call layer can end the call and say why, never leaving the caller in silence.
    */
   async startMedia(): Promise<AsteriskMedia> {
     if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} is gone`);
     let resolve!: () => void;
     const seen = new Promise<void>((r) => (resolve = r));
     this.mediaStasis = { seen, resolve };
-    try {
+    let step: MediaStartStep = "bridge";
+    let abandoned = false;
+    const work = (async (): Promise<AsteriskMedia> => {
       await this.o.ari.createBridge({ type: "mixing", bridgeId: this.bridgeId });
+      step = "externalMedia";
       const made = await startAsteriskMedia({
         ari: this.o.ari,
         config: this.o.config,
@@ -219,17 +241,49 @@ export class AsteriskCall implements CallControl, PbxPlayer {
         version: this.o.version(),
         log: this.o.log,
       });
+      if (abandoned) {
+        await made.leg.close("media start abandoned");
+        throw new AppError("PBX_ERROR", "media start abandoned");
+      }
       this.leg = made.leg;
       made.leg.events.on("close", () => void this.cleanup());
+      step = "media channel StasisStart";
       await this.untilMediaInStasis();
-      await this.o.ari.addChannel(this.bridgeId, [this.id, this.mediaChannelId]);
+      step = "addChannel";
+      await this.addToBridge();
       this.bridged = true;
       if (this.gone) throw new AppError("PBX_ERROR", `call ${this.id} hung up while its media started`);
       return made;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AppError("TIMEOUT", `not done within ${MEDIA_START_DEADLINE_MS} ms`)), MEDIA_START_DEADLINE_MS);
+    });
+    try {
+      return await Promise.race([work, deadline]);
     } catch (err) {
+      abandoned = true;
+      work.catch(() => undefined);
       await this.leg?.close("media setup failed").catch(() => undefined);
       await this.cleanup();
-      throw err instanceof AppError ? err : new AppError("PBX_ERROR", `Asterisk media setup failed: ${(err as Error).message}`, { cause: err });
+      const e = err instanceof AppError ? err : new AppError("PBX_ERROR", (err as Error).message, { cause: err });
+      throw new AppError(e.code, `Asterisk ${step} failed: ${e.message}`, { cause: e, details: { ...e.details, step } });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** addChannel, tried again while Asterisk says the media channel is not in Stasis yet (fact 3). */
+  private async addToBridge(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.o.ari.addChannel(this.bridgeId, [this.id, this.mediaChannelId]);
+        return;
+      } catch (err) {
+        if (attempt > ADD_CHANNEL_RETRIES || !notInStasis(err) || this.gone) throw err;
+        this.o.log.info({ callId: this.id, attempt }, "addChannel refused: the media channel is not in Stasis yet; trying again");
+        await sleep(ADD_CHANNEL_RETRY_MS * attempt);
+      }
     }
   }
 

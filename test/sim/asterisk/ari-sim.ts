@@ -231,6 +231,12 @@ export class AriSim {
     return this.simCall(c);
   }
 
+  /**
+   * Answers a request instead of Asterisk when it returns a reply (nothing changes in the model): a test's way to
+   * make Asterisk refuse one step, e.g. an addChannel with 422 as the live switch did (fact 3).
+   */
+  restHook: ((method: string, path: string, query: Record<string, string>) => RestReply | undefined) | undefined;
+
   /** Closes every events WebSocket abruptly; the controller must reconnect. Channels stay in Stasis. */
   dropEvents(): void {
     this.core.hub.dropAll();
@@ -361,7 +367,10 @@ export class AriSim {
     }
 
     let result: RestResult;
-    if (!u.pathname.startsWith("/ari/") && u.pathname !== "/ari") {
+    const injected = this.restHook?.(method, u.pathname, query);
+    if (injected) {
+      result = { reply: injected };
+    } else if (!u.pathname.startsWith("/ari/") && u.pathname !== "/ari") {
       result = { reply: { status: 404, body: { message: "Resource not found" } } };
     } else if (!this.authorized(req, u.searchParams)) {
       result = {
