@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseToml } from "smol-toml";
 import { configSchema } from "../src/config/schema.js";
+import { parsePlaybook } from "../src/playbook/parse.js";
+import { resolveName } from "../src/providers/registry.js";
 import { readmeSection, tomlKeys } from "./readme-section.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -351,8 +353,26 @@ describe("asterisk/ drop-in configuration", () => {
       const pb = args.find((x) => x.startsWith("playbook="));
       if (pb) expect(playbooks.has(pb.slice("playbook=".length))).toBe(true);
     }
-    expect(a.some((s) => s.args.includes("playbook=support.md"))).toBe(true);
+    expect(a.some((s) => s.args.includes("playbook=hello.md"))).toBe(true);
     expect(a.some((s) => !s.args.some((x) => x.startsWith("playbook=")))).toBe(true);
+  });
+
+  it("every agent extension runs without API keys: its playbook (or [handler]'s default) resolves to local engines", async () => {
+    const config = configSchema.parse({});
+    for (const s of agents()) {
+      const pb = s.args.find((x) => x.startsWith("playbook="))?.slice("playbook=".length);
+      if (pb === undefined) continue; // [handler] decides; its default is the site's choice
+      const file = join(ROOT, "playbooks", pb);
+      const parsed = parsePlaybook(readFileSync(file), { file });
+      expect(parsed.diagnostics.filter((d) => d.severity === "error"), pb).toEqual([]);
+      const settings = parsed.playbook!.settings;
+      expect(settings.realtime, `${pb} needs a realtime service`).toBeUndefined();
+      for (const kind of ["asr", "tts", "llm"] as const) {
+        const name = await resolveName(kind, settings[kind], config, { binaryExists: async () => true });
+        expect(["openai", "azure"], `${pb} ${kind} resolves to ${name}`).not.toContain(name);
+      }
+    }
+    expect(agents().some((s) => s.args.some((x) => x.startsWith("playbook=")))).toBe(true);
   });
 
   it("the agent extensions live in transfer_context, do not answer, and hang up with 503 if Stasis fails", () => {
@@ -453,7 +473,7 @@ describe("the README section on Asterisk", () => {
     expect(text).toContain(`bindaddr = ${url.hostname}`);
     expect(text).toContain(`bindport = ${url.port}`);
     expect(text).toContain(`[${defaults.ari_user}]`);
-    expect(text).toContain(`Stasis(${defaults.app},playbook=support.md`);
+    expect(text).toContain(`Stasis(${defaults.app},playbook=hello.md`);
     expect(text).toContain(`transfer_context = "${defaults.transfer_context}"`);
     expect(text).toContain("asterisk -rx 'ari show apps'");
     expect(text).toContain("curl localhost:8080/ready");

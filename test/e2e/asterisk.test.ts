@@ -24,8 +24,11 @@ function rtpRange(): { rtp_port_min: number; rtp_port_max: number } {
   return { rtp_port_min: min, rtp_port_max: min + 200 };
 }
 
+/** The simulator's event/reply order; ARI_SIM_SEED pins another seed (to replay a failure or try more orders). */
+const EVENT_ORDER = { seed: process.env.ARI_SIM_SEED !== undefined ? Number(process.env.ARI_SIM_SEED) : 1 };
+
 async function setup(media: Mode, extra: Record<string, unknown> = {}, asterisk: Record<string, unknown> = {}): Promise<{ sim: AriSim; server: TestServer }> {
-  const sim = await AriSim.start({ user: "active-call", password: PASSWORD, media: asteriskMediaFactory(), lateEventsMs: 30, soundDurationsMs: { "sound:demo-congrats": 30_300, "sound:beep": 300 } });
+  const sim = await AriSim.start({ user: "active-call", password: PASSWORD, media: asteriskMediaFactory(), eventOrder: EVENT_ORDER, lateEventsMs: 30, soundDurationsMs: { "sound:demo-congrats": 30_300, "sound:beep": 300 } });
   cleanup(() => sim.close());
   const server = await startServer({
     asterisk: { enabled: true, ari_url: sim.url, ari_password: PASSWORD, media, rtp_bind_ip: "127.0.0.1", ...rtpRange(), reconnect_min_ms: 50, reconnect_max_ms: 200, ...asterisk },
