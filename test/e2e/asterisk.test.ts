@@ -213,9 +213,9 @@ describe("Asterisk call control", () => {
   }, 30_000);
 });
 
-describe("Asterisk originate", () => {
-  it("POST /api/calls dials through ARI; the answer (StasisStart `originate`) starts the media and the playbook", async () => {
-    const { sim, server } = await setup("rtp", {}, { caller_id: '"Agent" <2000>' });
+describe.each<Mode>(["rtp", "websocket", "audiosocket"])("Asterisk originate, media = %s", (mode) => {
+  it("POST /api/calls dials through ARI; the answer (StasisStart `originate`) starts the media and the callee hears the greeting", async () => {
+    const { sim, server } = await setup(mode, {}, { caller_id: '"Agent" <2000>' });
     const res = await post(server, "/api/calls", { to: "7001", playbook: "hello.md", pbx: "asterisk", headers: { "X-Campaign": "c1" } });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
@@ -226,6 +226,7 @@ describe("Asterisk originate", () => {
     await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(["ringing", "answer"]));
     expect(server.calls.get(id)?.direction).toBe("outbound");
+    expect(energy(sim.call(id)?.media())).toBeGreaterThan(0);
   }, 60_000);
 
   it("a busy far end ends the attempt with reject 486 and `rejected`", async () => {

@@ -231,6 +231,12 @@ export class AriSim {
     return this.simCall(c);
   }
 
+  /** A channel the simulator already has (an originated one, say) as a SimCall, or undefined. */
+  call(id: string): SimCall | undefined {
+    const c = this.core.channels.get(id);
+    return c === undefined ? undefined : this.simCall(c);
+  }
+
   /**
    * Answers a request instead of Asterisk when it returns a reply (nothing changes in the model): a test's way to
    * make Asterisk refuse one step, e.g. an addChannel with 422 as the live switch did (fact 3).
