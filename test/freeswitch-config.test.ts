@@ -8,6 +8,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { configSchema, parseHostPort } from "../src/config/schema.js";
+import { expectKeylessPlaybook } from "./keyless-playbook.js";
 import { readmeSection, tomlKeys } from "./readme-section.js";
 import { route, type Dialplan, type RouteResult } from "./sim/freeswitch/dialplan.js";
 import { stockDialplan } from "./sim/freeswitch/drop-in.js";
@@ -404,9 +405,20 @@ describe("routing through the stock configuration with the drop-in", () => {
     parksHere(park);
     expect(park.trace.at(-1)?.destination).toBe("7700");
     expect(park.trace.map((s) => s.extension)).toContain("active_call_agent_park");
+    expect(park.variables.active_call_playbook).toBe("hello.md");
     const socket = route(stockWithDropIn(), { context: "default", destination: "7701", caller: "1000" });
     socketsHere(socket);
     expect(socket.trace.at(-1)?.destination).toBe("7701");
+  });
+
+  it("every playbook the drop-in names works without API keys", async () => {
+    const named = new Set<string>();
+    for (const destination of ["7700", "7701"]) {
+      const pb = route(stockWithDropIn(), { context: "default", destination, caller: "1000" }).variables.active_call_playbook;
+      if (pb !== undefined) named.add(pb);
+    }
+    expect(named.size).toBeGreaterThan(0);
+    for (const pb of named) await expectKeylessPlaybook(join(ROOT, "playbooks"), pb);
   });
 
   it("7700 and 7701 are free in the stock default context: without the drop-in they reach only its catch-all enum extension", () => {
