@@ -176,6 +176,8 @@ const pjsipObject = (type: string, name: string) => pjsip().find((s) => s.name =
 
 /** The agent extensions: those that enter Stasis. */
 const agents = () => steps().filter((s) => s.app === "Stasis");
+/** The playbook a Stasis() argument list names (`playbook=<file>`), if any. */
+const playbookArg = (args: readonly string[]) => args.find((x) => x.startsWith("playbook="))?.slice("playbook=".length);
 
 /** Follows Goto(context,exten,1) from a dialled number until a Stasis step; returns it (or undefined). */
 function route(context: string, number: string, hops = 0): Step | undefined {
@@ -349,15 +351,15 @@ describe("asterisk/ drop-in configuration", () => {
       const [app, ...args] = s.args;
       expect(app).toBe(defaults.app);
       for (const arg of args) expect(arg).toMatch(/^[A-Za-z_][A-Za-z0-9_]*=/);
-      const pb = args.find((x) => x.startsWith("playbook="));
-      if (pb) expect(playbooks.has(pb.slice("playbook=".length))).toBe(true);
+      const pb = playbookArg(args);
+      if (pb) expect(playbooks.has(pb)).toBe(true);
     }
     expect(a.some((s) => s.args.includes("playbook=hello.md"))).toBe(true);
     expect(a.some((s) => !s.args.some((x) => x.startsWith("playbook=")))).toBe(true);
   });
 
   it("every agent extension runs without API keys: the playbook it names resolves to local engines", async () => {
-    const named = agents().flatMap((s) => s.args.filter((x) => x.startsWith("playbook=")).map((x) => x.slice("playbook=".length)));
+    const named = agents().flatMap((s) => playbookArg(s.args) ?? []);
     expect(named.length).toBeGreaterThan(0);
     for (const pb of named) await expectKeylessPlaybook(join(ROOT, "playbooks"), pb);
   });
@@ -470,6 +472,7 @@ describe("the README section on Asterisk", () => {
   it("sets only [asterisk] keys that exist, with valid values", () => {
     // The config schema is strict: an unknown key or a bad value in a README block fails here, as it would at start-up.
     const blocks = [...text.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    expect(blocks.length).toBeGreaterThan(0);
     expect(tomlKeys(text).length).toBeGreaterThan(0);
     for (const b of blocks) {
       const parsed = parseToml(b.startsWith("[") ? b : `[asterisk]\n${b}`);

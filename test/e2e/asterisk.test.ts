@@ -228,7 +228,9 @@ describe.each<Mode>(["rtp", "websocket", "audiosocket"])("Asterisk originate, me
     expect(server.calls.get(id)?.direction).toBe("outbound");
     expect(energy(sim.call(id)?.media())).toBeGreaterThan(0);
   }, 60_000);
+});
 
+describe("Asterisk originate refused", () => {
   it("a busy far end ends the attempt with reject 486 and `rejected`", async () => {
     const { sim, server } = await setup("rtp");
     sim.originateBehavior = () => "busy";

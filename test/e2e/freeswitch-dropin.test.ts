@@ -43,7 +43,8 @@ async function setup(seed: number, extra: Record<string, unknown> = {}): Promise
 
 /** Hands a routed call to the simulator the way the dialplan's final application does (park or socket). */
 async function place(rig: Rig, route: DropInRoute, caller: string): Promise<string> {
-  const variables = { ...route.variables, active_call_playbook: "hello.md" };
+  // A playbook the drop-in sets (7700) wins; the other numbers rely on [handler], which this test stands in for.
+  const variables = { active_call_playbook: "hello.md", ...route.variables };
   const call = { caller, callee: route.destination, variables, audio: silence(400), loopAudio: true };
   if (route.app === "park") return rig.sim.placeCall(call);
   expect(route.app).toBe("socket");
