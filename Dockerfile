@@ -26,7 +26,7 @@ FROM node:20.19.5-bookworm-slim
 ENV DEBIAN_FRONTEND=noninteractive NODE_ENV=production
 # The local engines: flite and espeak-ng (TTS), pocketsphinx with its English model (ASR); curl for HEALTHCHECK.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends flite espeak-ng pocketsphinx pocketsphinx-en-us curl ca-certificates \
+ && apt-get install -y --no-install-recommends flite espeak-ng pocketsphinx pocketsphinx-en-us curl ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./
