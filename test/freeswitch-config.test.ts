@@ -422,9 +422,16 @@ describe("routing through the stock configuration with the drop-in", () => {
   });
 
   it("7700 and 7701 are free in the stock default context: without the drop-in they reach only its catch-all enum extension", () => {
+    // A fixed clock: the stock tod_example (weekdays 09-18, continue="true") also matches in business hours, sets
+    // open=true and lets the search go on; it takes no number, so both clocks end in enum.
+    const night = new Date("2026-12-06T03:00:00Z"); // a Sunday
+    const businessHours = new Date("2026-12-07T10:00:00Z"); // a Monday
     for (const n of ["7700", "7701"]) {
-      const r = route(stockOnly(), { context: "default", destination: n });
+      const r = route(stockOnly(), { context: "default", destination: n, now: night });
       expect(r.trace.map((s) => s.extension).filter((x) => x !== "global")).toEqual(["enum"]);
+      const day = route(stockOnly(), { context: "default", destination: n, now: businessHours });
+      expect(day.trace.map((s) => s.extension).filter((x) => x !== "global")).toEqual(["tod_example", "enum"]);
+      expect(day.variables.open).toBe("true");
     }
   });
 
