@@ -17,12 +17,12 @@ if [ -s "$DIR/lab.crt" ] && [ -s "$DIR/lab.key" ] && [ -s "$DIR/wss.pem" ]; then
 fi
 mkdir -p "$DIR"
 
+san="DNS:localhost,IP:127.0.0.1"
 case "$HOST" in
-  *[!0-9.]*) san="DNS:$HOST" ;;   # a name
-  *) san="IP:$HOST" ;;            # a dotted IPv4 address
+  localhost|127.0.0.1) ;;                  # already in
+  *[!0-9.]*) san="DNS:$HOST,$san" ;;       # a name
+  *) san="IP:$HOST,$san" ;;                # a dotted IPv4 address
 esac
-[ "$HOST" = localhost ] && san="DNS:localhost"
-san="$san,DNS:localhost,IP:127.0.0.1"
 
 openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days "$DAYS" \
   -subj "/CN=$HOST/O=active-call lab" \
