@@ -637,6 +637,8 @@ export class SerialConversation implements Conversation {
           this.runner.handle({ type: "callerTurn", text: o.text });
           break;
         case "drop":
+          // The caller spoke but no transcript came within eou.maxWaitMs: say so, or the silence is a mystery.
+          this.log?.info({ turn: o.turn }, "caller turn dropped: no transcript within eou.maxWaitMs");
           break;
       }
     }
