@@ -16,6 +16,8 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY native ./native
 COPY bin ./bin
+# web/build-phone.mjs bundles the /phone page (JsSIP) into dist/web during the build.
+COPY web ./web
 ENV ACTIVE_CALL_NATIVE_STRICT=1
 # npm ci runs the addon build ("install") and the TypeScript build ("prepare").
 RUN npm ci --no-audit --no-fund \

@@ -25,7 +25,7 @@ export default tseslint.config(
     rules: { "no-restricted-syntax": "off" },
   },
   {
-    // The web console: plain browser scripts (ES modules), no bundler.
+    // The web pages: plain browser scripts (ES modules); only /phone's is bundled (web/build-phone.mjs, for JsSIP).
     files: ["web/**/*.js"],
     languageOptions: {
       sourceType: "module",
@@ -33,6 +33,7 @@ export default tseslint.config(
         [
           "window", "document", "location", "navigator", "console", "fetch", "URL", "URLSearchParams", "Blob",
           "WebSocket", "AudioContext", "AudioWorkletNode", "DataView", "setTimeout", "clearTimeout",
+          "MediaStream", "HTMLInputElement",
         ].map((name) => [name, "readonly"]),
       ),
     },

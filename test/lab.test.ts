@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { XMLParser } from "fast-xml-parser";
 import { loadConfig } from "../src/config/load.js";
+import { PRESETS, certificatePage, presetServer } from "../web/phone-presets.js";
 import { get, parseConf } from "./asterisk-conf.js";
 import { loadDialplan, route } from "./sim/freeswitch/dialplan.js";
 import { sharedFixtures } from "./shared-fixtures.js";
@@ -92,6 +93,38 @@ async function labConfig(env: Record<string, string> = {}) {
   return (await loadConfig({ confPath: at("config/lab.toml"), env: { ...base, ...env }, cwd: temp() })).config;
 }
 
+const FS_CONF = "/usr/local/freeswitch/conf";
+let fsConfDir: string | undefined;
+/** FreeSWITCH's conf dir as the lab container sees it: the image's vars.xml (stock), the lab's files, the project's. */
+function freeswitchConfDir(): string {
+  if (fsConfDir) return fsConfDir;
+  const dir = temp();
+  cpSync(join(sharedFixtures("freeswitch", "vanilla-conf"), "vars.xml"), join(dir, "vars.xml"));
+  for (const m of mounts(svc("freeswitch")).filter((x) => x.bind)) {
+    expect(m.target.startsWith(`${FS_CONF}/`), m.target).toBe(true);
+    const dest = join(dir, m.target.slice(FS_CONF.length + 1));
+    mkdirSync(join(dest, ".."), { recursive: true });
+    cpSync(at(m.source), dest, { recursive: true });
+  }
+  return (fsConfDir = dir);
+}
+
+// Characters sed would read as syntax: Asterisk's entrypoint must carry them through unchanged.
+const ARI = "ari&p|a\\ss/1";
+const SIP = "sip|&\\/2";
+/** /etc/asterisk as lab/asterisk/start.sh renders it, rendered once (openssl and the script take about a second). */
+let asteriskOnce: ReturnType<typeof renderAsterisk> | undefined;
+const renderedAsterisk = () => (asteriskOnce ??= renderAsterisk());
+async function renderAsterisk() {
+  const etc = temp();
+  const certs = temp();
+  await run("sh", [at("lab/make-certs.sh")], { env: { ...process.env, CERTS_DIR: certs } });
+  await run("sh", [at("lab/asterisk/start.sh")], {
+    env: { ...process.env, AST_ETC: etc, LAB_RENDER_ONLY: "1", ACTIVE_CALL_ASTERISK_DIR: at("asterisk"), LAB_ASTERISK_DIR: at("lab/asterisk"), LAB_CERTS_DIR: certs, ACTIVE_CALL_ARI_PASSWORD: ARI, LAB_SIP_PASSWORD: SIP },
+  });
+  return Object.assign((name: string) => parseConf(readFileSync(join(etc, name), "utf8")), { etc });
+}
+
 describe("docker-compose.yml", () => {
   it("has the four services, all on the host's network, the PBX images pinned to a version", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["asterisk", "certs", "controller", "freeswitch"]);
@@ -162,20 +195,7 @@ describe("config/lab.toml", () => {
 
 describe("the lab's FreeSWITCH", () => {
   const fs = svc("freeswitch");
-  const CONF = "/usr/local/freeswitch/conf";
-  /** The conf dir as the container sees it: the image's vars.xml (stock), the lab's files, the project's. */
-  const confDir = (() => {
-    const dir = temp();
-    cpSync(join(sharedFixtures("freeswitch", "vanilla-conf"), "vars.xml"), join(dir, "vars.xml"));
-    for (const m of mounts(fs).filter((x) => x.bind)) {
-      expect(m.target.startsWith(`${CONF}/`), m.target).toBe(true);
-      const dest = join(dir, m.target.slice(CONF.length + 1));
-      mkdirSync(join(dest, ".."), { recursive: true });
-      cpSync(at(m.source), dest, { recursive: true });
-    }
-    return dir;
-  })();
-  const dialplan = loadDialplan(confDir);
+  const dialplan = loadDialplan(freeswitchConfDir());
 
   it("routes 7700 from context default to park with hello.md, and 7701 to the controller's outbound socket", async () => {
     const c = await labConfig();
@@ -204,7 +224,7 @@ describe("the lab's FreeSWITCH", () => {
     const envName = envSetOf(text, "lab_esl_password");
     expect(envName).toBe("ACTIVE_CALL_ESL_PASSWORD");
     expect(fs.environment?.[envName as string]).toBe(svc("controller").environment?.[envName as string]);
-    expect(mountOf(fs, `${CONF}/autoload_configs/event_socket.conf.xml`).source).toBe("./lab/freeswitch/autoload_configs/event_socket.conf.xml");
+    expect(mountOf(fs, `${FS_CONF}/autoload_configs/event_socket.conf.xml`).source).toBe("./lab/freeswitch/autoload_configs/event_socket.conf.xml");
   });
 
   it("has the SIP profile the controller names, with WSS on 7443 and its certificate in the certs volume", async () => {
@@ -260,21 +280,7 @@ describe("the lab's certificate (lab/make-certs.sh with openssl)", () => {
 
 describe("the lab's Asterisk (lab/asterisk/start.sh renders /etc/asterisk)", () => {
   const ast = svc("asterisk");
-  // Characters sed would read as syntax: the entrypoint must carry them through unchanged.
-  const ARI = "ari&p|a\\ss/1";
-  const SIP = "sip|&\\/2";
-  // Rendered once (openssl and the script take about a second); every test below reads the same files.
-  let once: ReturnType<typeof render> | undefined;
-  const rendered = () => (once ??= render());
-  const render = async () => {
-    const etc = temp();
-    const certs = temp();
-    await run("sh", [at("lab/make-certs.sh")], { env: { ...process.env, CERTS_DIR: certs } });
-    await run("sh", [at("lab/asterisk/start.sh")], {
-      env: { ...process.env, AST_ETC: etc, LAB_RENDER_ONLY: "1", ACTIVE_CALL_ASTERISK_DIR: at("asterisk"), LAB_ASTERISK_DIR: at("lab/asterisk"), LAB_CERTS_DIR: certs, ACTIVE_CALL_ARI_PASSWORD: ARI, LAB_SIP_PASSWORD: SIP },
-    });
-    return Object.assign((name: string) => parseConf(readFileSync(join(etc, name), "utf8")), { etc });
-  };
+  const rendered = renderedAsterisk;
 
   it("runs the script the compose file names, with the folders it mounts", () => {
     expect(ast.entrypoint).toEqual(["/bin/sh", "/lab/start.sh"]);
@@ -335,5 +341,59 @@ describe("the lab's Asterisk (lab/asterisk/start.sh renders /etc/asterisk)", () 
     await expect(run("sh", [at("lab/asterisk/start.sh")], { env: { PATH: process.env.PATH, AST_ETC: temp(), LAB_RENDER_ONLY: "1" } })).rejects.toMatchObject({
       stderr: expect.stringMatching(/ACTIVE_CALL_ARI_PASSWORD/),
     });
+  });
+});
+
+describe("the /phone page's presets (web/phone-presets.js) agree with the lab", () => {
+  it("FreeSWITCH: the profile's WSS port, a directory user, and the numbers the dialplan routes to the agent", async () => {
+    const fsp = PRESETS.freeswitch;
+    const profile = params(xml.parse(read("lab/freeswitch/sip_profiles/lab.xml")).profile.settings.param);
+    expect(fsp.path).toBe("");
+    expect(`:${fsp.port}`).toBe(one(profile, "wss-binding"));
+    const users = (xml.parse(read("lab/freeswitch/directory/lab.xml")).include.domain.groups.group.users.user as { id: string }[]).map((u) => u.id);
+    expect(users).toContain(fsp.user);
+    const c = await labConfig();
+    const dialplan = loadDialplan(freeswitchConfDir());
+    for (const e of fsp.extensions) {
+      const r = route(dialplan, { context: "default", destination: e.number, caller: fsp.user });
+      // The agent: parked for the controller (active_call=true), or handed to its outbound socket.
+      const agent = (r.final?.app === "park" && r.variables.active_call === "true") || (r.final?.app === "socket" && r.final.data === `${c.freeswitch.outbound_listen} async full`);
+      expect(agent, `${e.number}: ${JSON.stringify(r.final)}`).toBe(true);
+    }
+  });
+
+  it("Asterisk: TLS port and /ws of http.conf, the WebRTC endpoint with INFO DTMF, and 9000/9001 in its context", async () => {
+    const ap = PRESETS.asterisk;
+    const conf = await renderedAsterisk();
+    const http = conf("http.conf").sections.find((s) => s.name === "general");
+    expect(get(http, "tlsenable")).toBe("yes");
+    expect(get(http, "tlsbindaddr")?.split(":")[1]).toBe(String(ap.port));
+    // res_http_websocket serves SIP over WebSocket at /ws on the HTTP server's ports.
+    expect(ap.path).toBe("/ws");
+    const pjsip = conf("pjsip.conf").sections.filter((s) => !s.template);
+    const endpoint = pjsip.find((s) => s.name === ap.user && get(s, "type") === "endpoint");
+    expect(get(endpoint, "webrtc")).toBe("yes");
+    // The page sends DTMF as SIP INFO; Asterisk takes INFO digits only with dtmf_mode info.
+    expect(get(endpoint, "dtmf_mode")).toBe("info");
+    const context = get(endpoint, "context");
+    const ctx = conf("extensions.conf").sections.find((s) => s.name === context) ?? expect.fail(`no [${context}]`);
+    // Extensions whose priorities (`exten` and the `same` lines after it) reach Stasis().
+    const stasis = new Set<string>();
+    let exten = "";
+    for (const e of ctx.entries) {
+      if (e.key === "exten") exten = e.value.split(",")[0] as string;
+      if ((e.key === "exten" || e.key === "same") && /Stasis\(/.test(e.value)) stasis.add(exten);
+    }
+    for (const e of ap.extensions) expect(stasis.has(e.number), e.number).toBe(true);
+  });
+
+  it("builds the addresses the README gives, and the page to open to accept the certificate", () => {
+    expect(presetServer(PRESETS.freeswitch, "lab.example.test")).toBe("wss://lab.example.test:7443");
+    expect(presetServer(PRESETS.asterisk, "192.168.1.20")).toBe("wss://192.168.1.20:8089/ws");
+    expect(presetServer(PRESETS.asterisk, "::1")).toBe("wss://[::1]:8089/ws");
+    expect(certificatePage("wss://192.168.1.20:8089/ws")).toBe("https://192.168.1.20:8089/ws");
+    expect(certificatePage("ws://localhost:5066")).toBeUndefined();
+    expect(read("README.md")).toContain("wss://<host>:7443");
+    expect(read("README.md")).toContain("wss://<host>:8089/ws");
   });
 });

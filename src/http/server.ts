@@ -20,6 +20,7 @@ import { buildHttpApp } from "./app.js";
 import { registerCallRoutes } from "./call-routes.js";
 import { makeOriginate } from "./originate.js";
 import { registerWebConsole } from "./web-console.js";
+import { registerWebPhone } from "./web-phone.js";
 import { registerWsRoutes, type WsRoutesOptions } from "./ws-call.js";
 import { registerForkRoute } from "./fork-route.js";
 import { admitInbound } from "../call/inbound.js";
@@ -154,7 +155,10 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
     originate,
   });
   registerForkRoute(app, { forks, log });
-  if (config.http.console) registerWebConsole(app);
+  if (config.http.console) {
+    registerWebConsole(app);
+    registerWebPhone(app);
+  }
 
   return {
     app,
