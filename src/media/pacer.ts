@@ -33,177 +33,11 @@ import type { MediaClock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import { Deque } from "./deque.js";
 import { TypedEmitter } from "./emitter.js";
+import type { PacedFrameInfo, FrameSink, FrameTransform, AgentPacerOptions, PlaySummary, ClearOptions, ClearResult, MarkResult, PlayOutcome, PlayStatus, AgentPacerEvents, AgentAudio, PlayOptions } from "./pacer-types.js";
+import { EPS, FramePool, InflightRing, MARK, Play, fadeEnvelope, flushPartial, writeFrames, type Completion, type Entry, type FrameEntry, type PendingEvent } from "./pacer-queue.js";
 
-export interface PacedFrameInfo {
-  /** Utterance the frame belongs to; undefined for idle silence. */
-  playId: string | undefined;
-  /** True when the frame carries agent audio (false for idle/paused silence). */
-  speaking: boolean;
-  /**
-   * The utterance's final frame: it has ended (`endPlay`) and nothing of it is left to send. A leg marks the end of
-   * the utterance on the wire here (Twilio / mod_audio_fork marks). An utterance ended after its last frame was
-   * sent gets no `last` frame; its trackEnd is then the moment.
-   */
-  last: boolean;
-}
+export type { PacedFrameInfo, FrameSink, FrameTransform, AgentPacerOptions, TrackStartEvent, TrackEndReason, TrackEndEvent, PlaySummary, ClearOptions, ClearResult, MarkResult, PlayOutcome, PlayStatus, AgentPacerEvents, AgentAudio, PlayOptions } from "./pacer-types.js";
 
-/** Receives each released frame. `frame` and `frame.pcm` are reused: valid only during the call. */
-export type FrameSink = (frame: AudioFrame, info: PacedFrameInfo) => void;
-
-/** In-place processing of each released frame before the sink (e.g. ambiance mixing). */
-export type FrameTransform = (pcm: Int16Array, speaking: boolean) => void;
-
-export interface AgentPacerOptions {
-  sampleRate: number;
-  sink: FrameSink;
-  /** Frame duration (default 20 ms). */
-  frameMs?: number;
-  /** How far ahead of real time audio is released (default 40 ms, at least one frame). */
-  leadMs?: number;
-  clock?: MediaClock;
-  /** Applied in place to every released frame (agent audio and, with `idleSilence`, silence). */
-  transform?: FrameTransform;
-  /**
-   * Release silence frames when there is no agent audio (paused, idle, underrun), e.g. to carry ambiance or
-   * for wires that need a continuous stream. Default false: nothing is sent while the agent is silent.
-   */
-  idleSilence?: boolean;
-  /** `play()` waits while more than this much audio is queued (default 60 000 ms). `write()` never waits. */
-  maxQueuedMs?: number;
-}
-
-export interface TrackStartEvent {
-  playId: string;
-  /** Media time of the utterance's first frame. */
-  atMs: number;
-}
-
-export type TrackEndReason = "finished" | "interrupted";
-
-export interface TrackEndEvent {
-  playId: string;
-  reason: TrackEndReason;
-  /** Audio of the utterance the caller heard (or will hear: released audio cannot be recalled). */
-  playedMs: number;
-  /** Audio of the utterance known so far (written). */
-  totalMs: number;
-  /** Media time: end of the last played frame ("finished") or of the clear ("interrupted"). */
-  atMs: number;
-}
-
-export interface PlaySummary {
-  playId: string;
-  /** What the caller heard of it, including audio already released ahead and the fade tail. */
-  playedMs: number;
-  /** Audio written for it so far. */
-  totalMs: number;
-  /** Its first frame had been sent. */
-  started: boolean;
-  /** False when the clear cut it; true when it had been fully released before (it just plays out). */
-  interrupted: boolean;
-}
-
-export interface ClearOptions {
-  /** Linear fade to silence starting at the clear (0 = hard cut at the end of the audio already released). */
-  fadeOutMs?: number;
-}
-
-export interface ClearResult {
-  /** Media time of the clear. */
-  clearedAtMs: number;
-  /** Media time at which agent audio stops (end of the released lead or of the fade). */
-  stopAtMs: number;
-  /** Every utterance that was queued, playing, or still playing out; in playback order. */
-  plays: PlaySummary[];
-}
-
-export interface MarkResult {
-  name: string;
-  /** True when the audio before the mark was played out; false when it was cleared first. */
-  played: boolean;
-  /** Media time at which the mark was resolved. */
-  atMs: number;
-}
-
-export interface PlayOutcome {
-  playId: string;
-  playedMs: number;
-  totalMs: number;
-  interrupted: boolean;
-}
-
-export interface PlayStatus {
-  playId: string;
-  /** Played out so far (the clock passed the end of the frame). */
-  playedMs: number;
-  /** Handed to the sink so far. */
-  releasedMs: number;
-  totalMs: number;
-  started: boolean;
-  ended: boolean;
-}
-
-export type AgentPacerEvents = {
-  trackStart: [TrackStartEvent];
-  trackEnd: [TrackEndEvent];
-  /** A sink or transform threw; the frame is counted as released anyway. */
-  error: [Error];
-};
-
-/** Anything `play()` accepts: PCM at the pacer's rate, or frames at any rate (resampled). */
-export type AgentAudio = Int16Array | AudioFrame;
-
-export interface PlayOptions {
-  playId: string;
-  signal?: AbortSignal;
-  /** End the utterance when the source ends (default true). */
-  end?: boolean;
-}
-
-const FRAME = 0;
-const MARK = 1;
-
-interface FrameEntry {
-  kind: typeof FRAME;
-  pcm: Int16Array;
-  /** Real samples in the frame (the rest is silence padding). */
-  samples: number;
-}
-
-interface MarkEntry {
-  kind: typeof MARK;
-  name: string;
-  resolve: (result: MarkResult) => void;
-}
-
-type Entry = FrameEntry | MarkEntry;
-
-class Play {
-  readonly entries = new Deque<Entry>(32);
-  partial: FrameEntry | undefined;
-  writtenSamples = 0;
-  releasedSamples = 0;
-  playedSamples = 0;
-  started = false;
-  ended = false;
-  /** Stopped by clear/close: its trackEnd has been emitted. */
-  stopped = false;
-  readonly waiters: ((outcome: PlayOutcome) => void)[] = [];
-  constructor(readonly playId: string) {}
-}
-
-interface Completion {
-  at: number;
-  run: (atMs: number) => void;
-  /** Set for "utterance fully released, trackEnd at playout". */
-  play?: Play;
-}
-
-type PendingEvent = { type: "trackStart"; event: TrackStartEvent } | { type: "trackEnd"; event: TrackEndEvent };
-
-/** Keep at most this many idle frame buffers (about 5 s at 20 ms). */
-const MAX_POOL = 256;
-const EPS = 1e-6;
 
 export class AgentPacer {
   readonly sampleRate: number;
@@ -223,17 +57,12 @@ export class AgentPacer {
   private readonly plays = new Deque<Play>(8);
   /** Open (not ended, not stopped) utterances by id. */
   private readonly open = new Map<string, Play>();
-  private readonly pool: FrameEntry[] = [];
+  private readonly pool: FramePool;
   private readonly completions = new Deque<Completion>(8);
   private readonly spaceWaiters: (() => void)[] = [];
   private pendingEvents: PendingEvent[] = [];
 
-  // Released frames not yet played out: a fixed ring (at most lead / frame + 1 entries).
-  private readonly inflightPlay: (Play | undefined)[];
-  private readonly inflightEnd: Float64Array;
-  private readonly inflightSamples: Int32Array;
-  private inflightHead = 0;
-  private inflightCount = 0;
+  private readonly inflight: InflightRing;
 
   private readonly silence: Int16Array;
   private readonly out: AudioFrame;
@@ -253,6 +82,7 @@ export class AgentPacer {
     this.leadMs = options.leadMs ?? 40;
     this.frameSamples = samplesForMs(this.sampleRate, this.frameMs);
     if (this.frameSamples < 1) throw new RangeError("frame must hold at least one sample");
+    this.pool = new FramePool(this.frameSamples);
     if (!(this.leadMs >= this.frameMs)) {
       throw new RangeError(`leadMs (${this.leadMs}) must be at least one frame (${this.frameMs} ms)`);
     }
@@ -263,9 +93,7 @@ export class AgentPacer {
     this.maxQueuedSamples = Math.round(((options.maxQueuedMs ?? 60_000) * this.sampleRate) / 1000);
     this.origin = this.clock.now();
     const ring = Math.ceil(this.leadMs / this.frameMs) + 2;
-    this.inflightPlay = new Array<Play | undefined>(ring);
-    this.inflightEnd = new Float64Array(ring);
-    this.inflightSamples = new Int32Array(ring);
+    this.inflight = new InflightRing(ring);
     this.silence = new Int16Array(this.frameSamples);
     this.out = { pcm: this.silence, sampleRate: this.sampleRate, timestampMs: 0 };
     this.events = new TypedEmitter<AgentPacerEvents>();
@@ -312,7 +140,7 @@ export class AgentPacer {
 
   /** True while any utterance is queued, playing or playing out. */
   get active(): boolean {
-    return this.plays.length > 0 || this.inflightCount > 0;
+    return this.plays.length > 0 || this.inflight.count > 0;
   }
 
   get paused(): boolean {
@@ -393,7 +221,7 @@ export class AgentPacer {
       }
       const p = playId === undefined ? this.lastQueuedPlay() : this.findQueuedPlay(playId);
       if (p) {
-        this.flushPartial(p);
+        if (flushPartial(p)) this.queuedSamples += this.frameSamples;
         p.entries.push({ kind: MARK, name, resolve });
       } else {
         this.completions.push({ at: this.releasedUntil, run: (atMs) => resolve({ name, played: true, atMs }) });
@@ -445,17 +273,17 @@ export class AgentPacer {
         this.queuedSamples -= this.frameSamples;
         if (p === fadePlay && keptSamples < keep) {
           const take = Math.min(e.samples, keep - keptSamples);
-          this.envelope(e.pcm, fadeStart + frameIndex * this.frameMs, fadeEnd, fadeMs, take);
+          fadeEnvelope(e.pcm, fadeStart + frameIndex * this.frameMs, fadeEnd, fadeMs, take, this.sampleRate);
           e.samples = take;
           keptSamples += take;
           frameIndex++;
           kept.push(e);
         } else {
-          this.free(e);
+          this.pool.free(e);
         }
       }
       if (p.partial) {
-        this.free(p.partial);
+        this.pool.free(p.partial);
         p.partial = undefined;
       }
       p.ended = true;
@@ -584,72 +412,19 @@ export class AgentPacer {
     return undefined;
   }
 
-  private alloc(): FrameEntry {
-    const e = this.pool.pop();
-    if (e) {
-      e.samples = 0;
-      return e;
-    }
-    return { kind: FRAME, pcm: new Int16Array(this.frameSamples), samples: 0 };
-  }
-
-  private free(e: FrameEntry): void {
-    if (this.pool.length < MAX_POOL) this.pool.push(e);
-  }
-
   private writeTo(p: Play, pcm: Int16Array): void {
     if (p.stopped || p.ended || this.isClosed || pcm.length === 0) return;
-    const size = this.frameSamples;
-    let completed = false;
-    let i = 0;
-    while (i < pcm.length) {
-      let f = p.partial;
-      if (!f) f = p.partial = this.alloc();
-      const take = Math.min(size - f.samples, pcm.length - i);
-      const dst = f.pcm;
-      const off = f.samples;
-      for (let k = 0; k < take; k++) dst[off + k] = pcm[i + k] as number;
-      f.samples += take;
-      i += take;
-      if (f.samples === size) {
-        p.entries.push(f);
-        p.partial = undefined;
-        this.queuedSamples += size;
-        completed = true;
-      }
-    }
-    p.writtenSamples += pcm.length;
-    if (completed) this.kick();
-  }
-
-  private flushPartial(p: Play): void {
-    const f = p.partial;
-    if (!f) return;
-    f.pcm.fill(0, f.samples);
-    p.entries.push(f);
-    p.partial = undefined;
-    this.queuedSamples += this.frameSamples;
+    const queued = writeFrames(p, pcm, this.pool);
+    this.queuedSamples += queued;
+    if (queued > 0) this.kick();
   }
 
   private endOf(p: Play): void {
     if (p.ended) return;
-    this.flushPartial(p);
+    if (flushPartial(p)) this.queuedSamples += this.frameSamples;
     p.ended = true;
     if (this.open.get(p.playId) === p) this.open.delete(p.playId);
     this.kick();
-  }
-
-  /** Gain envelope of the fade: sample at media time t gets clamp((fadeEnd - t) / fadeMs, 0, 1). */
-  private envelope(pcm: Int16Array, frameStart: number, fadeEnd: number, fadeMs: number, samples: number): void {
-    const step = 1000 / this.sampleRate;
-    for (let i = 0; i < pcm.length; i++) {
-      if (i >= samples) {
-        pcm[i] = 0;
-        continue;
-      }
-      const g = (fadeEnd - (frameStart + i * step)) / fadeMs;
-      pcm[i] = g >= 1 ? (pcm[i] as number) : g <= 0 ? 0 : Math.round((pcm[i] as number) * g);
-    }
   }
 
   /** The utterance to release from, handling marks and finished utterances at the head of the queue. */
@@ -700,8 +475,8 @@ export class AgentPacer {
         }
         play.releasedSamples += f.samples;
         this.emitFrame(f.pcm, start, play.playId, true, play.ended && !play.partial && play.releasedSamples >= play.writtenSamples);
-        this.pushInflight(play, start + frameMs, f.samples);
-        this.free(f);
+        this.inflight.push(play, start + frameMs, f.samples);
+        this.pool.free(f);
         this.releasedUntil = start + frameMs;
         this.wakeSpaceWaiters(false);
       } else if (this.idleSilence) {
@@ -732,27 +507,8 @@ export class AgentPacer {
     }
   }
 
-  private pushInflight(play: Play, end: number, samples: number): void {
-    const n = this.inflightPlay.length;
-    if (this.inflightCount === n) this.retireOne(); // cannot happen with lead-bounded release; keeps the ring safe
-    const i = (this.inflightHead + this.inflightCount) % n;
-    this.inflightPlay[i] = play;
-    this.inflightEnd[i] = end;
-    this.inflightSamples[i] = samples;
-    this.inflightCount++;
-  }
-
-  private retireOne(): void {
-    const i = this.inflightHead;
-    const p = this.inflightPlay[i];
-    if (p) p.playedSamples += this.inflightSamples[i] as number;
-    this.inflightPlay[i] = undefined;
-    this.inflightHead = (i + 1) % this.inflightPlay.length;
-    this.inflightCount--;
-  }
-
   private retire(elapsed: number): void {
-    while (this.inflightCount > 0 && (this.inflightEnd[this.inflightHead] as number) <= elapsed + EPS) this.retireOne();
+    this.inflight.retireUntil(elapsed);
     for (let c = this.completions.peek(); c && c.at <= elapsed + EPS; c = this.completions.peek()) {
       this.completions.shift();
       c.run(Math.max(c.at, 0));
@@ -764,7 +520,7 @@ export class AgentPacer {
     let next = Infinity;
     const wantsRelease = this.idleSilence || (!this.isPaused && !starved && this.plays.length > 0);
     if (wantsRelease) next = Math.max(this.releasedUntil, elapsed) + this.frameMs - this.leadMs;
-    if (this.inflightCount > 0) next = Math.min(next, this.inflightEnd[this.inflightHead] as number);
+    next = Math.min(next, this.inflight.nextEndMs);
     const c = this.completions.peek();
     if (c) next = Math.min(next, c.at);
     if (next === Infinity) return;
