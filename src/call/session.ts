@@ -8,121 +8,25 @@
  * transport that feeds it.
  */
 import { randomUUID } from "node:crypto";
-import type { Config } from "../config.js";
 import { AppError, isAppError, toAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
-import type { CallControl, CallControlEvents, TransferRequest } from "../pbx/call-control.js";
+import type { CallControlEvents, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
 import { validateCommand } from "../pipeline/serial/commands.js";
 import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
 import type { TypedEmitter } from "../media/emitter.js";
-import { buildHook, type CallOutcome, type HookTarget } from "../playbook/posthook/summary.js";
-import type { NewHook } from "../playbook/posthook/delivery.js";
+import { buildHook } from "../playbook/posthook/summary.js";
 import type { Playbook } from "../playbook/types.js";
-import { COMMANDS, dtmfCommand, mergeSettings, parseCallOption, parseFields, referCommand, rejectCommand, transferCommand, type CallOption } from "./call-option.js";
-import type { ConversationFactory } from "./conversation-factory.js";
+import { COMMANDS, dtmfCommand, mergeSettings, parseCallOption, parseFields, referCommand, rejectCommand, transferCommand } from "./call-option.js";
 import { EventDump } from "./event-dump.js";
-import { hookHistory } from "./hook-history.js";
+import { callDetail, callOutcome, callSummary, hangupEvent, hookTarget } from "./session-view.js";
 
-export type CallType = "websocket" | "twilio" | "freeswitch" | "asterisk";
-export type CallState = "pending" | "dialing" | "ringing" | "active" | "ending" | "ended";
-export type Direction = "inbound" | "outbound";
-export type LegKind = "websocket" | "twilio" | "audioFork" | "rtp" | "chanWebsocket" | "audioSocket" | "memory";
-type Variables = Record<string, string | number | boolean>;
+import type { CallType, CallState, Direction, WireEvent, CallClientPort, LegSetup, NegotiatedMedia, CallDeps, CallSessionOptions, HangupInfo, Variables } from "./session-types.js";
 
-/** A wire event (§4): `event`, `timestamp` and the event's fields. */
-export type WireEvent = { event: string; timestamp: number } & Record<string, unknown>;
+export type { CallType, CallState, Direction, LegKind, WireEvent, CallClientPort, LegSetup, NegotiatedMedia, CallMetricsSink, PosthookSink, PlaybookLoader, CallDeps, AttachedPlan, CallSessionOptions, HangupInfo, CallView } from "./session-types.js";
 
-/** The controlling client of a call (`/call` socket, or the one `/call/pbx` attachment). */
-export interface CallClientPort {
-  send(event: WireEvent): void;
-  close(code: number, reason: string): void;
-}
-
-export interface LegSetup {
-  leg: MediaLeg;
-  media: NegotiatedMedia;
-}
-
-export interface NegotiatedMedia {
-  leg: LegKind;
-  codec: string;
-  sampleRate: number;
-  outputCodec?: string;
-  outputSampleRate?: number;
-  ptime?: number;
-}
-
-/** What the call layer tells the metrics (CallMetrics implements it; tests may leave it out). */
-export interface CallMetricsSink {
-  callStarted(type: string): void;
-  /** `durationMs` (answer -> hangup) only for answered calls. */
-  callEnded(e: { type: string; direction: string; reason: string; durationMs?: number }): void;
-  turnLatency(stage: "eou" | "asr" | "llm_ttft" | "tts_ttfb" | "first_audio", ms: number): void;
-  bargeIn(strategy: string): void;
-  falseInterruption(): void;
-  eouSpeculation(outcome: "hit" | "miss"): void;
-}
-
-export interface PosthookSink {
-  submit(hook: NewHook): Promise<string>;
-}
-
-/** Turns a name or inline text into a playbook (PlaybookStore). */
-export interface PlaybookLoader {
-  load(name: string): Promise<Playbook>;
-  parseContent(content: string, label?: string): Promise<Playbook>;
-}
-
-export interface CallDeps {
-  config: Config;
-  log: Logger;
-  playbooks: PlaybookLoader;
-  conversations: ConversationFactory;
-  posthooks?: PosthookSink | undefined;
-  metrics?: CallMetricsSink | undefined;
-  /** Epoch ms (tests). */
-  now?: () => number;
-}
-
-/** What a `/api/playbook/run` entry (or a router decision) attached to the call before `invite`. */
-export interface AttachedPlan {
-  playbook?: Playbook | undefined;
-  variables?: Variables | undefined;
-  /** The handler said which rule chose the playbook (for logs). */
-  source?: string | undefined;
-}
-
-export interface CallSessionOptions {
-  id: string;
-  callType: CallType;
-  direction: Direction;
-  caller?: string | undefined;
-  callee?: string | undefined;
-  deps: CallDeps;
-  /** websocket calls: builds the leg from the invite's options (BAD_REQUEST for an unsupported codec/rate). */
-  legFactory?: ((option: CallOption) => LegSetup | Promise<LegSetup>) | undefined;
-  /** PBX calls: the channel's control (answer, reject, hangup, transfer, DTMF). */
-  control?: CallControl | undefined;
-  plan?: AttachedPlan | undefined;
-  dump: boolean;
-  agentTrackId?: string | undefined;
-  /** Default `inactivityTimeoutMs` of this call type. */
-  inactivityTimeoutMs: number;
-  /** SIP headers / PBX facts shown in `incoming` (PBX calls). */
-  headers?: Record<string, string> | undefined;
-}
-
-export interface HangupInfo {
-  reason: string;
-  initiator: HangupInitiator;
-  detail?: string | undefined;
-}
-
-const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
-const SECRET_KEY = /(token|secret|password|key)/i;
 /** How long a PBX call whose media leg closed waits for the PBX's hangup event before it counts as lost media. */
 const MEDIA_LOSS_GRACE_MS = 1000;
 
@@ -561,22 +465,7 @@ export class CallSession {
     }
     this.endedAt = this.now();
     const durationMs = this.answeredAt === undefined ? 0 : Math.max(0, this.endedAt - this.answeredAt);
-    const extra = Object.fromEntries(Object.entries(this.variables).filter(([k]) => !k.startsWith("_")));
-    this.emit({
-      event: "hangup",
-      trackId: this.id,
-      reason: end.reason,
-      ...(end.detail !== undefined ? { detail: end.detail } : {}),
-      initiator: end.initiator,
-      startTime: iso(this.createdAt),
-      ...(this.ringingAt !== undefined ? { ringingTime: iso(this.ringingAt) } : {}),
-      ...(this.answeredAt !== undefined ? { answerTime: iso(this.answeredAt) } : {}),
-      hangupTime: iso(this.endedAt),
-      durationMs,
-      ...(this.caller !== "" ? { from: { number: this.caller } } : {}),
-      ...(this.callee !== "" ? { to: { number: this.callee } } : {}),
-      ...(Object.keys(extra).length > 0 ? { extra } : {}),
-    });
+    this.emit(hangupEvent(this, end, durationMs));
     this.state = "ended";
     const m = this.deps.metrics;
     if (m) {
@@ -597,52 +486,9 @@ export class CallSession {
   }
 
   private async submitHook(): Promise<void> {
-    const posthooks = this.deps.posthooks;
-    const pb = this.playbook;
-    const cfg = this.deps.config.posthook;
-    const section = pb?.settings.posthook;
-    const url = section?.url ?? cfg.url;
-    if (!posthooks || url === "" || url === undefined) return;
-    const snap = this.conversation?.snapshot();
-    const runner = snap?.runner;
-    const target: HookTarget = {
-      url,
-      method: section?.method ?? "POST",
-      headers: section?.headers ?? {},
-      timeoutMs: section?.timeoutMs ?? cfg.timeout_ms,
-      summary: section?.summary,
-      summaryModel: section?.summaryModel,
-      includeHistory: section?.includeHistory ?? true,
-      includeVariables: section?.includeVariables ?? true,
-    };
-    const info = this.hangupInfo as HangupInfo;
-    const outcome: CallOutcome = {
-      callId: this.id,
-      callType: this.callType,
-      direction: this.direction,
-      caller: this.caller,
-      callee: this.callee,
-      playbook: pb?.name ?? "",
-      scenes: runner?.scenes ?? [],
-      lastScene: runner?.lastScene ?? null,
-      startedAt: iso(this.createdAt) as string,
-      answeredAt: iso(this.answeredAt) ?? null,
-      endedAt: iso(this.endedAt) as string,
-      hangupReason: info.reason,
-      hangupInitiator: info.initiator,
-      hangupDetail: info.detail ?? null,
-      history: hookHistory(runner?.history ?? []),
-      variables: runner?.variables ?? { ...this.variables },
-      collected: runner?.collected ?? {},
-      transfers: runner?.transfers ?? [],
-      recording: this.recording ? { path: this.recording.path, durationMs: 0 } : null,
-      metrics: {
-        turns: this.turns,
-        bargeIns: snap?.interruptions.bargeIns ?? 0,
-        falseInterruptions: snap?.interruptions.falseInterruptions ?? 0,
-      },
-    };
-    await posthooks.submit(buildHook(outcome, target, new Date(this.now())));
+    const target = hookTarget(this.playbook, this.deps.config.posthook);
+    if (!this.deps.posthooks || !target) return;
+    await this.deps.posthooks.submit(buildHook(callOutcome(this), target, new Date(this.now())));
   }
 
   // ------------------------------------------------------------------------------------------- events
@@ -741,46 +587,10 @@ export class CallSession {
   // ------------------------------------------------------------------------------------------- views
 
   summary(): Record<string, unknown> {
-    return {
-      id: this.id,
-      callType: this.callType,
-      direction: this.direction,
-      state: this.state,
-      caller: this.caller,
-      callee: this.callee,
-      ...(this.playbook ? { playbook: this.playbook.name } : {}),
-      ...(this.scene !== undefined ? { scene: this.scene } : {}),
-      createdAt: iso(this.createdAt),
-      ...(this.answeredAt !== undefined ? { answeredAt: iso(this.answeredAt) } : {}),
-      ...(this.endedAt !== undefined ? { endedAt: iso(this.endedAt) } : {}),
-      durationMs: this.answeredAt === undefined ? 0 : Math.max(0, (this.endedAt ?? this.now()) - this.answeredAt),
-      attached: this.attached,
-    };
+    return callSummary(this, this.now());
   }
 
   detail(includeVariables: boolean): Record<string, unknown> {
-    const variables = Object.fromEntries(Object.entries(this.variables).map(([k, v]) => [k, SECRET_KEY.test(k) ? "***" : v]));
-    return {
-      ...this.summary(),
-      pipeline: this.playbook ? this.playbook.pipeline : this.conversation ? "serial" : "none",
-      ...(this.media ? { media: { leg: this.media.leg, codec: this.media.codec, sampleRate: this.media.sampleRate } } : {}),
-      times: {
-        createdAt: iso(this.createdAt),
-        ...(this.ringingAt !== undefined ? { ringingAt: iso(this.ringingAt) } : {}),
-        ...(this.answeredAt !== undefined ? { answeredAt: iso(this.answeredAt) } : {}),
-        ...(this.firstAudioAt !== undefined ? { firstAudioAt: iso(this.firstAudioAt) } : {}),
-        ...(this.endedAt !== undefined ? { endedAt: iso(this.endedAt) } : {}),
-      },
-      turns: this.turns,
-      ...(this.lastTurn ? { lastTurn: pick(this.lastTurn, ["eouMs", "asrMs", "llmTtftMs", "ttsTtfbMs", "firstAudioMs"]) } : {}),
-      speaking: { agent: this.speaking.agent, caller: this.speaking.caller, ...(this.speaking.playId !== undefined ? { playId: this.speaking.playId } : {}) },
-      ...(includeVariables ? { variables } : {}),
-      ...(this.hangupInfo ? { hangup: this.hangupInfo } : {}),
-      ...(this.recording ? { recording: this.recording } : {}),
-    };
+    return callDetail(this, this.now(), includeVariables);
   }
-}
-
-function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }
