@@ -5,18 +5,15 @@
  *
  * Skipped when /usr/bin/chromium is missing, except in CI (CI=true), where a missing browser fails the run.
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { encodeWav } from "../../src/audio/index.js";
+import { CHROMIUM, CHROMIUM_ARGS, haveChromium } from "./chromium.js";
 import { fliteSpeech, silence, startServer, type TestServer } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === "true") throw new Error(`${CHROMIUM} is missing: the browser test must run in CI`);
 
 const RATE = 16000;
 const WAIT = { timeout: 30_000, polling: 100 } as const;
@@ -78,19 +75,7 @@ async function openBrowser(wavPath: string): Promise<Browser> {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${wavPath}`,
-      "--autoplay-policy=no-user-gesture-required",
-    ],
+    args: [...CHROMIUM_ARGS, "--disable-quic", `--use-file-for-fake-audio-capture=${wavPath}`, "--autoplay-policy=no-user-gesture-required"],
   });
   cleanups.push(() => context.close());
   const page = context.pages()[0] ?? (await context.newPage());

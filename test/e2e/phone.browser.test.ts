@@ -8,7 +8,6 @@
  * UPDATE_SCREENSHOT=1 rewrites docs/phone.png (the README's picture) from the call in progress.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,11 +16,9 @@ import { promisify } from "node:util";
 import { chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SipWsPeer } from "../sim/sip/sip-ws-peer.js";
+import { CHROMIUM, CHROMIUM_ARGS, haveChromium } from "./chromium.js";
 import { startServer, type TestServer } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === "true") throw new Error(`${CHROMIUM} is missing: the browser test must run in CI`);
 
 const PASSWORD = "lab-secret-1";
 const WAIT = { timeout: 20_000, polling: 100 } as const;
@@ -67,18 +64,8 @@ async function openPhone(query = ""): Promise<{ page: Page; errors: string[] }> 
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1100, height: 760 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      // The lab's certificate is self-signed: this stands in for the user accepting it once.
-      "--ignore-certificate-errors",
-    ],
+    // The lab's certificate is self-signed: --ignore-certificate-errors stands in for the user accepting it once.
+    args: [...CHROMIUM_ARGS, "--ignore-certificate-errors"],
   });
   cleanups.push(() => context.close());
   const page = context.pages()[0] ?? (await context.newPage());
