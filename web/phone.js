@@ -173,10 +173,24 @@ function call() {
   }
   const domain = $("domain").value.trim();
   setCallState(`calling ${target}… (allow the microphone if the browser asks)`);
-  session = ua.call(`sip:${target}@${domain}`, {
+  try {
+    session = ua.call(`sip:${target}@${domain}`, callOptions(target));
+  } catch (err) {
+    // JsSIP refuses a target it cannot parse synchronously: say so instead of leaving the page half-calling.
+    session = undefined;
+    setCallState("idle");
+    showError(`Number: ${err.message}`);
+  }
+  updateButtons();
+}
+
+function callOptions(target) {
+  return {
     mediaConstraints: { audio: true, video: false },
     pcConfig: { iceServers: [] },
     eventHandlers: {
+      // Attached before JsSIP creates the RTCPeerConnection (inside ua.call), so the remote track is never missed.
+      peerconnection: (e) => attachRemote(e.peerconnection),
       progress: () => setCallState(`ringing ${target}`),
       accepted: () => setCallState(`answered by ${target}`),
       confirmed: () => {
@@ -194,10 +208,7 @@ function call() {
         endSession(`failed (${e.cause})`);
       },
     },
-  });
-  session.on("peerconnection", (e) => attachRemote(e.peerconnection));
-  if (session.connection) attachRemote(session.connection);
-  updateButtons();
+  };
 }
 
 function attachRemote(pc) {

@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 async function peer(): Promise<{ peer: SipWsPeer; url: string }> {
-  const p = new SipWsPeer({ cert: certs.cert, key: certs.key, users: { "1000": PASSWORD } });
+  const p = new SipWsPeer({ cert: certs.cert, key: certs.key, users: { "1000": PASSWORD }, numbers: ["7700", "7701"] });
   const port = await p.start();
   cleanups.push(() => p.stop());
   return { peer: p, url: `wss://127.0.0.1:${port}` };
@@ -130,6 +130,8 @@ describe.skipIf(!haveChromium)("/phone in Chromium", () => {
     expect(offer).toMatch(/^a=candidate:/m);
     expect(offer).toMatch(/^a=setup:actpass/m);
     expect(offer).not.toMatch(/^m=video/m);
+    // The answer's audio track is what the page plays: the <audio> element holds it.
+    expect(await page.evaluate<number>(`document.getElementById("remote").srcObject?.getAudioTracks().length ?? 0`)).toBe(1);
     // One ACK for the 407 (same transaction), one for the 200.
     await expect.poll(() => pbx.of("ACK").length, WAIT).toBe(2);
     if (process.env.UPDATE_SCREENSHOT === "1") await page.screenshot({ path: new URL("../../docs/phone.png", import.meta.url).pathname });
@@ -156,6 +158,21 @@ describe.skipIf(!haveChromium)("/phone in Chromium", () => {
     expect(await page.getByRole("button", { name: "Call", exact: true }).isDisabled()).toBe(false);
     expect(errors).toEqual([]);
   }, 60_000);
+
+  it("a number the PBX does not route: the call fails with 404, the page says so and can call again", async () => {
+    const { peer: pbx, url } = await peer();
+    const { page, errors } = await openPhone();
+    await register(page, url, PASSWORD);
+    await waitText(page, "reg-state", /^registered as /);
+    await page.locator("#target").fill("7999");
+    await page.getByRole("button", { name: "Call", exact: true }).click();
+    await waitText(page, "call-state", /^failed \(/);
+    expect(pbx.of("INVITE").at(-1)?.uri).toBe("sip:7999@127.0.0.1");
+    expect(await text(page, "error")).toMatch(/^Call failed: .*\(404 Not Found\)$/);
+    expect(await page.getByRole("button", { name: "Call", exact: true }).isDisabled()).toBe(false);
+    expect(await page.getByRole("button", { name: "Hang up" }).isDisabled()).toBe(true);
+    expect(errors).toEqual([]);
+  }, 30_000);
 
   it("a wrong password: the digest fails (403) and the page says to check the password", async () => {
     const { peer: pbx, url } = await peer();

@@ -25,6 +25,8 @@ export interface SipWsPeerOptions {
   key: string;
   users: Record<string, string>;
   realm?: string;
+  /** The numbers an INVITE may reach (user part of the request URI); others get 404. Default: any. */
+  numbers?: string[];
 }
 
 const md5 = (s: string): string => createHash("md5").update(s).digest("hex");
@@ -113,6 +115,11 @@ export class SipWsPeer {
       }
       case "INVITE": {
         if (!this.authorized(ws, req, "proxy-authorization", 407)) return;
+        const number = /^sips?:([^@;]+)@/.exec(req.uri)?.[1] ?? "";
+        if (this.options.numbers && !this.options.numbers.includes(number)) {
+          this.respond(ws, req, 404, "Not Found", [], "", randomBytes(4).toString("hex"));
+          return;
+        }
         const tag = randomBytes(4).toString("hex");
         this.respond(ws, req, 100, "Trying");
         this.respond(ws, req, 180, "Ringing", [], "", tag);
