@@ -175,7 +175,9 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     expect(sim.commands.filter((c) => c.startsWith(`api uuid_kill ${routed}`))).toEqual([]);
 
     const unrouted = sim.placeCall({ caller: "100", callee: "777", variables: { active_call: "true" } });
-    await until("the rejection", () => server.calls.get(unrouted)?.state === "ended");
+    // The session is marked ended before `respond` goes out over ESL (so the PBX's hangup cannot re-label it):
+    // wait for what the caller gets, the simulator's record of the respond, as well as for the ended state.
+    await until("the rejection", () => server.calls.get(unrouted)?.state === "ended" && sim.channel(unrouted)?.respondedWith !== undefined);
     expect(sim.channel(unrouted)?.respondedWith).toMatch(/^503/);
     expect(server.calls.get(unrouted)?.hangupInfo).toMatchObject({ reason: "rejected" });
   }, 60_000);
