@@ -7,7 +7,7 @@
  * Events are lifecycle-grade (a few per second), so they go through a TypedEmitter; audio never does.
  */
 import type { TypedEmitter } from "../media/emitter.js";
-import type { RunnerSnapshot } from "../playbook/runner/types.js";
+import type { RunnerCommand, RunnerSnapshot } from "../playbook/runner/types.js";
 
 // ------------------------------------------------------------------------------------------------ commands
 
@@ -108,6 +108,9 @@ export type ConversationEvent = Base &
     | { event: "transfer"; mode: "refer" | "dialplan"; target: string; state: "requested"; context?: string | undefined }
     | { event: "other"; sender: string; extra: Record<string, unknown> }
   );
+
+/** What only the call layer can do, asked for on a conversation's `control` channel: transfers and DTMF out. */
+export type ControlRequest = Extract<RunnerCommand, { command: "refer" | "transfer" | "dtmf" }>;
 
 export type ConversationEventName = ConversationEvent["event"];
 

@@ -25,28 +25,19 @@
  * thing. Failures never escape: every async path catches and turns into an `error` event.
  */
 import { resample } from "../../audio/index.js";
+import type { AudioFrame } from "../../audio/index.js";
 import { AlignedResampler } from "../../audio/index.js";
-import { AppError, isAppError } from "../../errors.js";
+import { isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
-import { realClock } from "../../media/clock.js";
-import { TypedEmitter } from "../../media/emitter.js";
-import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import { CollectorRun, type CollectorResult, type HistoryEntry } from "../../playbook/runner/index.js";
 import type { Playbook } from "../../playbook/types.js";
 import type { CallFacts } from "../../playbook/variables.js";
 import type { RealtimeEvent, RealtimeProvider, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
-import { SpeechDetector, createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
-import type {
-  Conversation,
-  ConversationCommand,
-  ConversationEnd,
-  ConversationEvent,
-  ConversationEvents,
-  ConversationSnapshot,
-  ErrorSender,
-} from "../conversation.js";
-import type { ControlRequest } from "../serial/serial-conversation.js";
+import type { SpeechDetectorOptions, VadEngine } from "../../vad/index.js";
+import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot } from "../conversation.js";
+import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
 import { pcmFromBase64 } from "../serial/commands.js";
 import { loadSoundSource } from "../serial/sound-source.js";
 import { deadline } from "../../util/deadline.js";
@@ -89,10 +80,7 @@ export interface RealtimeConversationOptions {
   appendMs?: number;
 }
 
-export type RealtimeConversationEvents = ConversationEvents & {
-  /** Transfers and DTMF out: things only the call layer can do (same shape as the serial pipeline's). */
-  control: [ControlRequest];
-};
+export type RealtimeConversationEvents = CoreEvents;
 
 /** One assistant audio item = one agent utterance on the leg. */
 interface Item {
@@ -157,17 +145,9 @@ interface LegPlay {
 const DEFAULT_TRANSCRIPTION = { model: "gpt-4o-mini-transcribe" };
 const SAY_EXACTLY = "Say exactly the following to the caller, word for word, and nothing else: ";
 
-export class RealtimeConversation implements Conversation {
-  readonly events = new TypedEmitter<RealtimeConversationEvents>((err) => this.log?.error({ err }, "conversation listener failed"));
-  readonly closed: Promise<ConversationEnd>;
+export class RealtimeConversation extends ConversationCore<RealtimeConversationEvents> implements Conversation {
   readonly scenes: RealtimeScenes;
 
-  private readonly leg: MediaLeg;
-  private readonly clock: MediaClock;
-  private readonly wall: () => number;
-  private readonly callId: string;
-  private readonly agentTrack: string;
-  private readonly log: Logger | undefined;
   private readonly format;
   private readonly sessionRate: number;
   private readonly pump: CallerAudioPump;
@@ -175,13 +155,9 @@ export class RealtimeConversation implements Conversation {
   private readonly local: boolean;
   private readonly bargeInEnabled: boolean;
   private readonly fadeOutMs: number;
-  private resolveClosed!: (end: ConversationEnd) => void;
 
   private session: RealtimeSession | undefined;
-  private started = false;
-  private end: ConversationEnd | undefined;
   private reconnected = false;
-  private readonly offLeg: (() => void)[] = [];
   private readonly abort = new AbortController();
 
   private readonly items = new Map<string, Item>();
@@ -192,13 +168,8 @@ export class RealtimeConversation implements Conversation {
   private requested: CreateRequest | undefined;
   private readonly queuedCreates: CreateRequest[] = [];
   private ending = false;
-  private seq = 0;
 
-  private callerMuted = false;
-  private agentMuted = false;
-  private silence = new Int16Array(0);
-  private detector: SpeechDetector | undefined;
-  private vadResampler: AlignedResampler | undefined;
+  private vad: CallerVad | undefined;
   private speechStartMs: number | undefined;
   private speechStoppedAt: number | undefined;
   private asrIndex = 0;
@@ -206,8 +177,6 @@ export class RealtimeConversation implements Conversation {
   private readonly pendingUser = new Map<string, HistoryEntry>();
   private turns = 0;
   private bargeIns = 0;
-  private lastCallerFrameAt = 0;
-  private inactivityTimer: TimerHandle | undefined;
 
   /** Sounds playing (or loading) on the leg that are not model items, by playId. */
   private readonly legPlays = new Map<string, LegPlay>();
@@ -233,13 +202,7 @@ export class RealtimeConversation implements Conversation {
   private followupCount = 0;
 
   constructor(private readonly options: RealtimeConversationOptions) {
-    this.leg = options.leg;
-    this.clock = options.clock ?? realClock;
-    this.wall = options.wallClock ?? (() => Date.now());
-    this.callId = options.callId ?? options.leg.id;
-    this.agentTrack = options.agentTrackId ?? "server-side-track";
-    this.log = options.log;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    super(options);
     const rt = options.playbook.settings.realtime ?? {};
     this.format = chooseAudioFormat(rt.audioFormat, this.leg, options.wire);
     this.sessionRate = sessionRateOf(this.format);
@@ -289,12 +252,7 @@ export class RealtimeConversation implements Conversation {
   async start(): Promise<void> {
     if (this.started || this.end) return;
     this.started = true;
-    this.offLeg.push(
-      this.leg.events.on("trackStart", (e) => this.onTrackStart(e)),
-      this.leg.events.on("trackEnd", (e) => this.onTrackEnd(e)),
-      this.leg.events.on("dtmf", (e) => this.onDtmf(e.digit, e.durationMs, e.source)),
-      this.leg.events.on("close", () => void this.stop({ reason: "caller", initiator: "caller" })),
-    );
+    this.hookLeg();
     try {
       if (this.local) await this.setupVad();
       const session = await this.options.provider.connect(this.sessionConfig(), { signal: this.abort.signal });
@@ -307,24 +265,8 @@ export class RealtimeConversation implements Conversation {
       this.fail(`realtime session could not start: ${(err as Error).message}`, err);
       return;
     }
-    this.lastCallerFrameAt = this.clock.now();
-    this.armInactivity();
-    void this.callerLoop();
+    this.startCallerAudio();
     this.greet();
-  }
-
-  handleCommand(command: ConversationCommand): void {
-    if (this.end) return;
-    try {
-      this.command(command);
-    } catch (err) {
-      this.emitError("command", err);
-    }
-  }
-
-  async stop(end: ConversationEnd = { reason: "shutdown", initiator: "system" }): Promise<void> {
-    this.finish(end);
-    await this.closed;
   }
 
   snapshot(): ConversationSnapshot {
@@ -339,11 +281,13 @@ export class RealtimeConversation implements Conversation {
   // ---------------------------------------------------------------------------------------------- start-up
 
   private async setupVad(): Promise<void> {
-    const engine = this.options.vad?.engine ?? (await createVadEngine(this.options.vad?.type ?? "tinysilero"));
-    const rate = engine.sampleRates.includes(this.leg.callerRate) ? this.leg.callerRate : (engine.sampleRates[0] ?? 16000);
-    if (rate !== this.leg.callerRate) this.vadResampler = new AlignedResampler(this.leg.callerRate, rate);
     const silenceMs = this.options.playbook.settings.realtime?.turnDetection?.silenceDurationMs ?? 500;
-    this.detector = new SpeechDetector(engine.createStream(rate), { ...this.options.vad?.detector, minSilenceMs: silenceMs });
+    this.vad = await CallerVad.create({
+      callerRate: this.leg.callerRate,
+      engine: this.options.vad?.engine,
+      type: this.options.vad?.type,
+      detector: { ...this.options.vad?.detector, minSilenceMs: silenceMs },
+    });
   }
 
   /** The initial scene's plays, then the greeting: a fixed text is spoken by the model word for word. */
@@ -557,14 +501,6 @@ export class RealtimeConversation implements Conversation {
     this.writeAgent(item.playId, this.agentOut.process(pcm));
   }
 
-  private writeAgent(playId: string, pcm: Int16Array): void {
-    if (pcm.length === 0 || this.leg.closed) return;
-    if (this.agentMuted) {
-      if (this.silence.length < pcm.length) this.silence = new Int16Array(pcm.length);
-      this.leg.write(playId, this.silence.subarray(0, pcm.length));
-    } else this.leg.write(playId, pcm);
-  }
-
   private onAudioDone(itemId: string): void {
     const item = this.items.get(itemId);
     if (!item || item.cut || item.audioDone) return;
@@ -622,7 +558,7 @@ export class RealtimeConversation implements Conversation {
         if (session === this.session) session?.sendFunctionOutput(callId, out.content);
         this.scenes.add({ role: "tool", toolCallId: callId, content: out.content }, { name });
         this.emit({ event: "functionResult", callId, name, ok: out.ok, result: out.content.slice(0, 2000), durationMs: this.wall() - started });
-        if (out.dtmf !== undefined) this.events.emit("control", { command: "dtmf", digits: out.dtmf });
+        if (out.dtmf !== undefined) this.control({ command: "dtmf", digits: out.dtmf });
         if (out.play !== undefined) this.playFile(out.play, { interruptible: false });
         if (out.collect && !this.ending) {
           if (r) r.collecting = true;
@@ -771,16 +707,7 @@ export class RealtimeConversation implements Conversation {
     for (const [playId] of legPlays) {
       const play = result?.plays.find((p) => p.playId === playId);
       if (!play) continue; // still loading: it is never written
-      this.emit({
-        event: "interruption",
-        trackId: this.agentTrack,
-        playId,
-        reason,
-        subtitle: "",
-        position: 0,
-        totalDuration: Math.round(play.totalMs),
-        current: Math.round(play.playedMs),
-      });
+      this.emitInterruption(playId, reason, { text: "", position: 0, totalMs: Math.round(play.totalMs), playedMs: Math.round(play.playedMs) });
     }
     for (const item of live) {
       const play = result?.plays.find((p) => p.playId === item.playId);
@@ -791,15 +718,11 @@ export class RealtimeConversation implements Conversation {
       this.session?.truncate(item.itemId, Math.floor(playedMs));
       const heard = heardText([{ text: item.transcript, durationMs: item.receivedMs }], playedMs);
       this.record(item, heard.text, true);
-      this.emit({
-        event: "interruption",
-        trackId: this.agentTrack,
-        playId: item.playId,
-        reason,
-        subtitle: heard.text,
+      this.emitInterruption(item.playId, reason, {
+        text: heard.text,
         position: heard.position,
-        totalDuration: Math.round(play?.totalMs ?? item.receivedMs),
-        current: Math.round(playedMs),
+        totalMs: Math.round(play?.totalMs ?? item.receivedMs),
+        playedMs: Math.round(playedMs),
       });
     }
     if (live.length > 0 && reason === "bargeIn") this.bargeIns++;
@@ -807,11 +730,11 @@ export class RealtimeConversation implements Conversation {
 
   // ---------------------------------------------------------------------------------------------- leg events
 
-  private onTrackStart(e: TrackStartEvent): void {
+  protected onTrackStart(e: TrackStartEvent): void {
     this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
   }
 
-  private onTrackEnd(e: TrackEndEvent): void {
+  protected onTrackEnd(e: TrackEndEvent): void {
     const item = this.byPlayId.get(e.playId);
     if (item) {
       item.ended = true;
@@ -821,14 +744,15 @@ export class RealtimeConversation implements Conversation {
       if (e.reason === "finished" && !item.cut && (item.transcriptDone || this.responses.get(item.responseId)?.done !== false)) this.record(item, item.transcript);
     }
     if (!this.legPlays.get(e.playId)?.open) this.legPlays.delete(e.playId);
-    this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: e.playId, duration: Math.round(e.playedMs), ssrc: 0, reason: e.reason });
+    this.emitTrackEnd(e.playId, Math.round(e.playedMs), e.reason);
     this.collector?.onPlayEnded(e.playId);
     this.maybeArmFollowup();
   }
 
-  private onDtmf(digit: string, durationMs: number | undefined, source: string | undefined): void {
+  protected onDtmf(e: DtmfEvent): void {
     if (this.end) return;
-    this.emit({ event: "dtmf", trackId: this.callId, digit, durationMs, source });
+    const digit = e.digit;
+    this.emit({ event: "dtmf", trackId: this.callId, digit, durationMs: e.durationMs, source: e.source });
     this.resetFollowup();
     // §2.10: while a collector runs every key goes to it (key actions are suspended).
     if (this.collector) {
@@ -872,30 +796,17 @@ export class RealtimeConversation implements Conversation {
 
   // ---------------------------------------------------------------------------------------------- caller audio
 
-  private async callerLoop(): Promise<void> {
-    try {
-      for await (const frame of this.leg.callerAudio) {
-        if (this.end) break;
-        this.lastCallerFrameAt = this.clock.now();
-        let pcm = frame.pcm;
-        // A non-interruptible collector ignores caller speech (§2.10): the model hears silence meanwhile.
-        if (this.callerMuted || (this.collector !== undefined && !this.collector.interruptible)) {
-          if (this.silence.length < pcm.length) this.silence = new Int16Array(pcm.length);
-          pcm = this.silence.subarray(0, pcm.length);
-        }
-        if (this.detector) this.localVad(pcm);
-        if (this.session) this.pump.push(pcm);
-      }
-    } catch (err) {
-      this.emitError("media", err);
-    }
+  protected onCallerFrame(frame: AudioFrame): void {
+    let pcm = frame.pcm;
+    // A non-interruptible collector ignores caller speech (§2.10): the model hears silence meanwhile.
+    if (this.collector !== undefined && !this.collector.interruptible) pcm = this.silence.of(pcm.length);
+    if (this.vad) this.localVad(this.vad, pcm);
+    if (this.session) this.pump.push(pcm);
   }
 
   /** `turnDetection: local`: our VAD decides speech (barge-in) and the end of the turn (commit + response). */
-  private localVad(pcm: Int16Array): void {
-    const detector = this.detector as SpeechDetector;
-    const events: readonly VadEvent[] = detector.push(this.vadResampler ? this.vadResampler.process(pcm) : pcm);
-    for (const e of events) {
+  private localVad(vad: CallerVad, pcm: Int16Array): void {
+    for (const e of vad.push(pcm)) {
       if (e.type === "speaking") this.onCallerSpeech();
       else {
         this.onCallerTurnEnd(undefined);
@@ -907,7 +818,7 @@ export class RealtimeConversation implements Conversation {
 
   // ---------------------------------------------------------------------------------------------- commands
 
-  private command(c: ConversationCommand): void {
+  protected command(c: ConversationCommand): void {
     switch (c.command) {
       case "tts": {
         if (c.base64) {
@@ -941,23 +852,16 @@ export class RealtimeConversation implements Conversation {
         this.resumeFollowup();
         return;
       case "mute":
-      case "unmute": {
-        const on = c.command === "mute";
-        const t = c.trackId;
-        if (t !== undefined && t !== this.callId && t !== this.agentTrack) throw new AppError("BAD_REQUEST", `unknown trackId "${t}"`);
-        if (t === undefined || t === this.callId) this.callerMuted = on;
-        if (t === undefined || t === this.agentTrack) this.agentMuted = on;
-        return;
-      }
+      case "unmute":
+        return this.setMute(c);
       case "hangup": {
-        const initiator = (c.initiator as string | undefined) === "callee" ? "agent" : (c.initiator ?? "client");
-        const end: ConversationEnd = { reason: "client", initiator, detail: c.reason, headers: c.headers };
+        const end = this.hangupEnd(c);
         if (c.afterPlayout) void this.afterPlayout().then(() => this.finish(end));
         else this.finish(end);
         return;
       }
       case "history": {
-        const speaker = c.speaker === "assistant" || c.speaker === "system" ? c.speaker : "user";
+        const speaker = this.historySpeaker(c);
         this.scenes.add(speaker === "assistant" ? { role: "assistant", content: c.text } : { role: speaker, content: c.text });
         this.session?.addMessage(speaker, c.text);
         this.emit({ event: "addHistory", speaker, text: c.text });
@@ -1059,13 +963,7 @@ export class RealtimeConversation implements Conversation {
       return;
     }
     this.scenes.recordTransfer(t, trigger);
-    if (t.kind === "refer") {
-      this.emit({ event: "transfer", trackId: this.callId, mode: "refer", target: t.target, state: "requested" });
-      this.events.emit("control", { command: "refer", callee: t.target });
-    } else {
-      this.emit({ event: "transfer", trackId: this.callId, mode: "dialplan", target: t.target, context: t.context, state: "requested" });
-      this.events.emit("control", { command: "transfer", target: t.target, mode: "dialplan", ...(t.context ? { context: t.context } : {}) });
-    }
+    this.requestTransfer(t);
     this.ending = false;
   }
 
@@ -1240,52 +1138,17 @@ export class RealtimeConversation implements Conversation {
     this.finish({ reason: "error", initiator: "system", detail: message });
   }
 
-  private armInactivity(): void {
-    const ms = this.options.inactivityTimeoutMs ?? 0;
-    if (ms <= 0 || this.end) return;
-    const check = (): void => {
-      this.inactivityTimer = undefined;
-      if (this.end) return;
-      const idle = this.clock.now() - this.lastCallerFrameAt;
-      if (idle >= ms) {
-        this.emit({ event: "inactivity", trackId: this.callId });
-        this.finish({ reason: "inactivityTimeout", initiator: "system" });
-        return;
-      }
-      this.inactivityTimer = this.clock.setTimer(check, Math.min(1000, ms - idle));
-    };
-    this.inactivityTimer = this.clock.setTimer(check, Math.min(1000, ms));
-  }
-
-  private finish(end: ConversationEnd): void {
-    if (this.end) return;
-    this.end = end;
-    if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
+  protected teardown(): void {
     this.cancelFollowup();
     this.collector?.cancel();
     this.collector = undefined;
-    for (const off of this.offLeg) off();
     this.scenes.stop();
     this.abort.abort();
-    if (!this.leg.closed) this.leg.clear();
-    this.emit({ event: "hangup", trackId: this.callId, reason: end.reason, initiator: end.initiator, detail: end.detail });
+  }
+
+  protected async release(): Promise<void> {
     const session = this.session;
     this.session = undefined;
-    void (session ? session.close().catch(() => undefined) : Promise.resolve()).finally(() => this.resolveClosed(end));
-  }
-
-  // ---------------------------------------------------------------------------------------------- events
-
-  private emit(e: DistributiveOmit<ConversationEvent, "timestamp">): void {
-    this.events.emit("event", { ...e, timestamp: this.wall() } as ConversationEvent);
-  }
-
-  private emitError(sender: ErrorSender, err: unknown): void {
-    const code = isAppError(err) ? err.code : "INTERNAL";
-    const message = (err as Error)?.message ?? String(err);
-    this.log?.warn({ sender, code, err }, "realtime conversation error");
-    this.emit({ event: "error", trackId: this.callId, sender, code, error: message });
+    await session?.close().catch(() => undefined);
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

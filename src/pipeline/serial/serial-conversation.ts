@@ -40,23 +40,14 @@ import { AlignedResampler, resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
-import { realClock } from "../../media/clock.js";
-import { TypedEmitter } from "../../media/emitter.js";
-import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import { resolveSoundFileAsync } from "../../playbook/files.js";
 import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
 import type { AsrProvider, AsrResult, AsrSession, LlmProvider, TtsProvider } from "../../providers/types.js";
 import { SpeechDetector, createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
-import type {
-  Conversation,
-  ConversationCommand,
-  ConversationEnd,
-  ConversationEvent,
-  ConversationEvents,
-  ConversationSnapshot,
-  ErrorSender,
-} from "../conversation.js";
+import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest, ErrorSender } from "../conversation.js";
+import { ConversationCore, type CoreEvents } from "../core/index.js";
 import { Recorder, createProcessorRegistry, loadAmbiance, type ProcessorChain, type ProcessorRegistry, type ProcessorSpec } from "../audio/index.js";
 import {
   InterruptionPolicy,
@@ -145,10 +136,9 @@ export interface RecordingInfo {
 }
 
 /** Refer/transfer/DTMF out: things only the call layer (CallControl) can do. */
-export type ControlRequest = Extract<RunnerCommand, { command: "refer" | "transfer" | "dtmf" }>;
+export type { ControlRequest };
 
-export type SerialConversationEvents = ConversationEvents & {
-  control: [ControlRequest];
+export type SerialConversationEvents = CoreEvents & {
   /** The recording was closed (after `hangup`, before `closed` resolves). */
   recording: [RecordingInfo];
 };
@@ -204,30 +194,18 @@ interface Utterance {
   cleared: Promise<unknown> | undefined;
 }
 
-const SILENCE_CACHE_MAX = 4;
 /** A looping `play` keeps about this much audio queued on the leg ahead of the playout. */
 const PLAY_LEAD_MS = 1000;
 
-export class SerialConversation implements Conversation {
-  readonly events = new TypedEmitter<SerialConversationEvents>((err) => this.log?.error({ err }, "conversation listener failed"));
-  readonly closed: Promise<ConversationEnd>;
+export class SerialConversation extends ConversationCore<SerialConversationEvents> implements Conversation {
   readonly runner: PlaybookRunner;
   readonly turns: TurnDetector;
   readonly interruptions: InterruptionPolicy;
   readonly speculation: SpeculativeLlm;
 
-  private readonly leg: MediaLeg;
-  private readonly clock: MediaClock;
-  private readonly wall: () => number;
-  private readonly callId: string;
-  private readonly agentTrack: string;
   private readonly onProviderError: "continue" | "hangup";
   private readonly ttsTimeoutMs: number;
   private readonly tickMs: number;
-  private readonly log: Logger | undefined;
-  private resolveClosed!: (end: ConversationEnd) => void;
-  private end: ConversationEnd | undefined;
-  private started = false;
 
   private asr: AsrSession | undefined;
   private readonly asrCtrl = new AbortController();
@@ -239,18 +217,12 @@ export class SerialConversation implements Conversation {
    */
   private vadResampler: AlignedResampler | undefined;
   private ticker: TimerHandle | undefined;
-  private readonly offLeg: (() => void)[] = [];
 
   private readonly utterances = new Map<string, Utterance>();
   /** Utterances not yet ended, in playback order. */
   private queue: Utterance[] = [];
   private wakeWorker: (() => void) | undefined;
-  private seq = 0;
-
-  private callerMuted = false;
-  private agentMuted = false;
   private paused = false;
-  private readonly silence = new Map<number, Int16Array>();
 
   private recorder: Recorder | undefined;
   private chain: ProcessorChain | undefined;
@@ -270,24 +242,17 @@ export class SerialConversation implements Conversation {
   private waitInput: { startTime: number; duration: number; remaining: number; deadline: number; handle: TimerHandle | undefined } | undefined;
   /** `vad.silenceTimeoutMs` state: the caller is silent since (leg ms), unless speaking. */
   private readonly silenceTimeoutMs: number;
-  private inactivityTimer: TimerHandle | undefined;
   /** `asrFinal` index of the next injectCallerText turn. */
   private injectedTurns = 0;
   private callerSpeaking = false;
   private silentSinceMs = 0;
 
   constructor(private readonly options: SerialConversationOptions) {
-    this.leg = options.leg;
-    this.clock = options.clock ?? realClock;
-    this.wall = options.wallClock ?? (() => Date.now());
-    this.callId = options.callId ?? options.leg.id;
-    this.agentTrack = options.agentTrackId ?? "server-side-track";
+    super(options);
     this.onProviderError = options.onProviderError ?? "continue";
     this.ttsTimeoutMs = options.ttsTimeoutMs ?? 10_000;
     this.tickMs = options.tickMs ?? 20;
     this.silenceTimeoutMs = options.vad?.silenceTimeoutMs ?? options.runner.playbook.settings.vad?.silenceTimeoutMs ?? 0;
-    this.log = options.log;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
     this.turns = new TurnDetector({ vadMinSilenceMs, ...options.eou });
     this.interruptions = new InterruptionPolicy(options.interruption);
@@ -328,39 +293,25 @@ export class SerialConversation implements Conversation {
     if (this.vadRate !== this.leg.callerRate) this.vadResampler = new AlignedResampler(this.leg.callerRate, this.vadRate);
     this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
 
-    this.offLeg.push(
-      this.leg.events.on("trackStart", (e) => this.onTrackStart(e)),
-      this.leg.events.on("trackEnd", (e) => this.onTrackEnd(e)),
-      this.leg.events.on("dtmf", (e) => {
-        this.cancelWaitInput();
-        this.emit({ event: "dtmf", trackId: this.callId, digit: e.digit, durationMs: e.durationMs, source: e.source });
-        this.runner.handle({ type: "dtmf", digit: e.digit });
-      }),
-      this.leg.events.on("close", () => void this.stop({ reason: "caller", initiator: "caller" })),
-    );
+    this.hookLeg();
     const recorder = this.recorder;
     if (recorder && this.leg.tapAgent) this.offLeg.push(this.leg.tapAgent((frame) => recorder.writeAgent(frame)));
     this.silentSinceMs = this.now;
     this.scheduleTick();
-    this.armInactivity();
-    void this.callerLoop();
+    this.startCallerAudio();
     void this.asrLoop();
     void this.worker();
     this.runner.start();
   }
 
-  handleCommand(command: ConversationCommand): void {
-    if (this.end) return;
-    try {
-      this.command(command, false);
-    } catch (err) {
-      this.emitError("command", err);
-    }
+  protected command(command: ConversationCommand): void {
+    this.run(command, false);
   }
 
-  async stop(end: ConversationEnd = { reason: "shutdown", initiator: "system" }): Promise<void> {
-    this.finish(end);
-    await this.closed;
+  protected onDtmf(e: DtmfEvent): void {
+    this.cancelWaitInput();
+    this.emit({ event: "dtmf", trackId: this.callId, digit: e.digit, durationMs: e.durationMs, source: e.source });
+    this.runner.handle({ type: "dtmf", digit: e.digit });
   }
 
   /**
@@ -495,52 +446,14 @@ export class SerialConversation implements Conversation {
     }
   }
 
-  // ---------------------------------------------------------------------------------------------- events
-
-  private emit(e: DistributiveOmit<ConversationEvent, "timestamp">): void {
-    if (this.end && e.event !== "hangup") return;
-    this.events.emit("event", { ...e, timestamp: this.wall() } as ConversationEvent);
-  }
-
-  private emitError(sender: ErrorSender, err: unknown): void {
-    const code = isAppError(err) ? err.code : "INTERNAL";
-    this.emit({ event: "error", trackId: this.callId, sender, code, error: err instanceof Error ? err.message : String(err) });
-  }
-
   private get now(): number {
     return this.leg.nowMs;
   }
 
   // ---------------------------------------------------------------------------------------------- caller side
 
-  private async callerLoop(): Promise<void> {
-    try {
-      for await (const frame of this.leg.callerAudio) {
-        if (this.end) break;
-        this.onCallerFrame(frame);
-      }
-    } catch (err) {
-      this.emitError("media", err);
-    }
-  }
-
-  /** Restarts the inactivity timer: called at start and for every caller frame. */
-  private armInactivity(): void {
-    const ms = this.options.inactivityTimeoutMs ?? 0;
-    if (ms <= 0 || this.end) return;
-    if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
-    this.inactivityTimer = this.clock.setTimer(() => {
-      this.inactivityTimer = undefined;
-      this.emit({ event: "inactivity", trackId: this.callId });
-      this.finish({ reason: "inactivityTimeout", initiator: "system", detail: `no caller audio for ${ms} ms` });
-    }, ms);
-  }
-
-  private onCallerFrame(input: AudioFrame): void {
-    this.armInactivity();
+  protected onCallerFrame(input: AudioFrame): void {
     let frame = input;
-    // Processors work in place: the shared silence buffer is zeroed again each time.
-    if (this.callerMuted) frame = { pcm: this.silenceOf(input.pcm.length).fill(0), sampleRate: input.sampleRate, timestampMs: input.timestampMs };
     // Recorded as heard on the wire (after mute, before denoise); the recorder copies.
     this.recorder?.writeCaller(frame);
     if (this.chain) frame = this.chain.process(frame);
@@ -777,26 +690,20 @@ export class SerialConversation implements Conversation {
       switch (c.command) {
         case "tts":
           this.llmResponded();
-          return this.command(c, true);
+          return this.run(c, true);
         case "play":
-          return this.command(c, true);
+          return this.run(c, true);
         case "interrupt":
-          return this.command({ command: "interrupt", graceful: c.graceful }, true);
+          return this.run({ command: "interrupt", graceful: c.graceful }, true);
         case "hangup":
           void this.hangupAfterPlayout({ reason: c.reason, initiator: "agent", detail: c.detail, headers: c.headers });
           return;
         case "refer":
+          return this.requestTransfer({ kind: "refer", target: c.callee });
         case "transfer":
-          this.emit(
-            c.command === "refer"
-              ? { event: "transfer", trackId: this.callId, mode: "refer", target: c.callee, state: "requested" }
-              : { event: "transfer", trackId: this.callId, mode: "dialplan", target: c.target, context: c.context, state: "requested" },
-          );
-          this.events.emit("control", c);
-          return;
+          return this.requestTransfer({ kind: "transfer", target: c.target, context: c.context });
         case "dtmf":
-          this.events.emit("control", c);
-          return;
+          return this.control(c);
       }
     } catch (err) {
       this.emitError("playbook", err);
@@ -824,7 +731,7 @@ export class SerialConversation implements Conversation {
     this.emit(e);
   }
 
-  private command(c: ConversationCommand, fromRunner: boolean): void {
+  private run(c: ConversationCommand, fromRunner: boolean): void {
     validateCommand(c);
     switch (c.command) {
       case "tts":
@@ -860,26 +767,16 @@ export class SerialConversation implements Conversation {
         this.runner.handle({ type: "resumed" });
         return;
       case "mute":
-      case "unmute": {
-        const on = c.command === "mute";
-        const t = c.trackId;
-        if (t !== undefined && t !== this.callId && t !== this.agentTrack) {
-          this.emit({ event: "error", trackId: this.callId, sender: "command", code: "BAD_REQUEST", error: `unknown trackId "${t}"` });
-          return;
-        }
-        if (t === undefined || t === this.callId) this.callerMuted = on;
-        if (t === undefined || t === this.agentTrack) this.agentMuted = on;
-        return;
-      }
+      case "unmute":
+        return this.setMute(c);
       case "hangup": {
-        const initiator = (c.initiator as string | undefined) === "callee" ? "agent" : (c.initiator ?? "client");
-        const end: ConversationEnd = { reason: "client", initiator, detail: c.reason, headers: c.headers };
+        const end = this.hangupEnd(c);
         if (c.afterPlayout) void this.hangupAfterPlayout(end);
         else this.finish(end);
         return;
       }
       case "history": {
-        const speaker = c.speaker === "assistant" || c.speaker === "system" ? c.speaker : "user";
+        const speaker = this.historySpeaker(c);
         this.runner.addMessage(speaker, c.text);
         this.emit({ event: "addHistory", speaker, text: c.text });
         return;
@@ -1107,7 +1004,7 @@ export class SerialConversation implements Conversation {
       let resampler: AlignedResampler | undefined;
       const write = (pcm: Int16Array) => {
         samples += pcm.length;
-        this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+        this.writeAgent(u.playId, pcm);
       };
       try {
         for await (const frame of abortable(tts.synthesize(sentence.text, { signal, voice: u.voice }), signal)) {
@@ -1147,7 +1044,7 @@ export class SerialConversation implements Conversation {
         const tail = u.pcmResampler?.flush();
         if (tail && tail.length > 0) {
           u.writtenSamples += tail.length;
-          this.leg.write(u.playId, this.agentMuted ? this.silenceOf(tail.length) : tail);
+          this.writeAgent(u.playId, tail);
         }
         this.finishWriting(u);
         return;
@@ -1156,7 +1053,7 @@ export class SerialConversation implements Conversation {
       const pcm = u.pcmRate === this.leg.agentRate ? chunk : (u.pcmResampler ??= new AlignedResampler(u.pcmRate, this.leg.agentRate)).process(chunk);
       u.writtenSamples += pcm.length;
       u.sentences[index] = { text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate };
-      this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+      this.writeAgent(u.playId, pcm);
       await Promise.resolve();
     }
   }
@@ -1185,7 +1082,7 @@ export class SerialConversation implements Conversation {
       if (ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
       u.writtenSamples += pcm.length;
       u.sentences = [{ text: "", durationMs: (u.writtenSamples * 1000) / this.leg.agentRate }];
-      this.leg.write(u.playId, this.agentMuted ? this.silenceOf(pcm.length) : pcm);
+      this.writeAgent(u.playId, pcm);
     }
     this.finishWriting(u);
   }
@@ -1292,7 +1189,7 @@ export class SerialConversation implements Conversation {
     return this.queue.find((u) => u.playId === playId && !u.ended && !u.stopped) ?? this.utterances.get(playId);
   }
 
-  private onTrackStart(e: TrackStartEvent): void {
+  protected onTrackStart(e: TrackStartEvent): void {
     const u = this.byPlayId(e.playId);
     if (!u || u.stopped) return;
     u.started = true;
@@ -1319,7 +1216,7 @@ export class SerialConversation implements Conversation {
     }
   }
 
-  private onTrackEnd(e: TrackEndEvent): void {
+  protected onTrackEnd(e: TrackEndEvent): void {
     const u = this.byPlayId(e.playId);
     if (!u || u.stopped || u.suspended || u.ended) return;
     if (e.reason !== "finished") return; // clears are reported by cut()
@@ -1384,13 +1281,8 @@ export class SerialConversation implements Conversation {
     this.finish(end);
   }
 
-  private finish(end: ConversationEnd): void {
-    if (this.end) return;
-    if (this.inactivityTimer !== undefined) this.clock.clearTimer(this.inactivityTimer);
-    this.inactivityTimer = undefined;
-    this.end = end;
+  protected teardown(): void {
     if (this.ticker) this.clock.clearTimer(this.ticker);
-    for (const off of this.offLeg) off();
     this.speculation.discard();
     for (const u of this.queue) u.ctrl.abort();
     for (const u of [...this.queue, ...this.openUtterances.values()]) if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
@@ -1401,24 +1293,13 @@ export class SerialConversation implements Conversation {
     this.runner.handle({ type: "hangup" });
     this.asr?.close();
     this.asrCtrl.abort();
-    if (!this.leg.closed) this.leg.clear();
     this.wakeWorker?.();
-    this.emit({ event: "hangup", trackId: this.callId, reason: end.reason, initiator: end.initiator, detail: end.detail });
-    void this.closeAudio().finally(() => this.resolveClosed(end));
   }
 
-  private silenceOf(length: number): Int16Array {
-    let s = this.silence.get(length);
-    if (!s) {
-      if (this.silence.size >= SILENCE_CACHE_MAX) this.silence.clear();
-      s = new Int16Array(length);
-      this.silence.set(length, s);
-    }
-    return s;
+  protected release(): Promise<void> {
+    return this.closeAudio();
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
  * The recording's file name from a template (playbook.md §2.12): `{id}`, `{date}` (YYYYMMDD), `{time}` (HHMMSS,
