@@ -32,26 +32,23 @@
  * Failures never escape: every async loop catches, provider failures become `error` events, then
  * `onProviderError` decides (`continue`: the turn is dropped; `hangup`: the call ends with reason `error`).
  */
-import { mkdir, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve as resolvePath } from "node:path";
-import { isInside } from "../../util/paths.js";
 import type { AudioFrame } from "../../audio/index.js";
-import { AlignedResampler, resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
-import { resolveSoundFileAsync } from "../../playbook/files.js";
 import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
 import type { AsrProvider, AsrResult, AsrSession, LlmProvider, TtsProvider } from "../../providers/types.js";
-import { SpeechDetector, createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
-import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest, ErrorSender } from "../conversation.js";
-import { ConversationCore, type CoreEvents } from "../core/index.js";
-import { Recorder, createProcessorRegistry, loadAmbiance, type ProcessorChain, type ProcessorRegistry, type ProcessorSpec } from "../audio/index.js";
+import { createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
+import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
+import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
+import type { ProcessorRegistry } from "../audio/index.js";
+import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
+import { newUtterance, type Utterance } from "./utterance.js";
+import { SerialVoice } from "./voice.js";
 import {
   InterruptionPolicy,
-  SentenceSplitter,
   TurnDetector,
   heardText,
   type InterruptionOptions,
@@ -62,9 +59,9 @@ import {
   type TurnTiming,
 } from "../turn/index.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
-import { isPbxUrl, loadSoundSource } from "./sound-source.js";
+import { isPbxUrl } from "./sound-source.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
-import { SpeculativeLlm, abortable } from "./speculative-llm.js";
+import { SpeculativeLlm } from "./speculative-llm.js";
 
 /** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
 export interface CallerProcessor {
@@ -130,10 +127,8 @@ export interface SerialConversationOptions {
 }
 
 /** The finished recording of a call (ws-call-api §7 call object `recording`). */
-export interface RecordingInfo {
-  path: string;
-  bytes: number;
-}
+export type { RecordingInfo };
+export { recordingName };
 
 /** Refer/transfer/DTMF out: things only the call layer (CallControl) can do. */
 export type { ControlRequest };
@@ -143,59 +138,7 @@ export type SerialConversationEvents = CoreEvents & {
   recording: [RecordingInfo];
 };
 
-interface Utterance {
-  playId: string;
-  kind: "tts" | "play";
-  url: string | undefined;
-  /** `play`: times to play (0 = until stopped). */
-  loop: number;
-  fromRunner: boolean;
-  interruptible: boolean;
-  /** `interruptible` was given explicitly (else it follows `!autoHangup`). */
-  interruptibleSet: boolean;
-  autoHangup: boolean;
-  /** ms of no caller input after trackEnd before `silence {reason:"waitInputTimeout"}` (0 = off). */
-  waitInputTimeout: number;
-  /** TTS voice override (`speaker` / `option.voice`). */
-  voice: string | undefined;
-  /** `base64` utterance: raw PCM chunks at pcmRate instead of text. */
-  pcm: Int16Array[] | undefined;
-  pcmRate: number;
-  /** Streams `base64` chunks to the leg's rate across chunk edges (created when the rates differ). */
-  pcmResampler?: AlignedResampler | undefined;
-  /** More text may come (streaming `tts`). */
-  open: boolean;
-  /** Closes the open utterance after 30 s without text. */
-  idleTimer: TimerHandle | undefined;
-  splitter: SentenceSplitter;
-  sentences: SpokenSentence[];
-  /** Next sentence to synthesise. */
-  next: number;
-  ctrl: AbortController;
-  /** Audio of the sentences before the current pacer play (after a resume: the start of the cut sentence). */
-  baseMs: number;
-  /** All audio written and endPlay called. */
-  synthDone: boolean;
-  writtenSamples: number;
-  /** trackStart reported. */
-  started: boolean;
-  /** Played by the PBX (`pbx:` url), not through the leg. */
-  pbx?: boolean;
-  /** trackEnd reported (finished or stopped). */
-  ended: boolean;
-  /** Stopped for good by an interrupt/replace/error/barge-in. */
-  stopped: boolean;
-  /** Held after a VAD barge-in until the verdict (false interruption -> resume). */
-  suspended: boolean;
-  heldHeard: string | undefined;
-  /** Utterance audio played when it was last cut (ms from its start). */
-  cutAtMs: number;
-  /** Resolves when the audio released before the last cut has played out (the cleared mark). */
-  cleared: Promise<unknown> | undefined;
-}
 
-/** A looping `play` keeps about this much audio queued on the leg ahead of the playout. */
-const PLAY_LEAD_MS = 1000;
 
 export class SerialConversation extends ConversationCore<SerialConversationEvents> implements Conversation {
   readonly runner: PlaybookRunner;
@@ -209,24 +152,16 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   private asr: AsrSession | undefined;
   private readonly asrCtrl = new AbortController();
-  private detector: SpeechDetector | undefined;
-  private vadRate = 0;
-  /**
-   * Caller audio to the VAD's rate when the leg's differs: one streaming resampler per call, so the filter state
-   * runs across frames (a one-shot resample per 20 ms frame would click at every frame edge and allocate).
-   */
-  private vadResampler: AlignedResampler | undefined;
+  private vad: CallerVad | undefined;
   private ticker: TimerHandle | undefined;
 
   private readonly utterances = new Map<string, Utterance>();
   /** Utterances not yet ended, in playback order. */
   private queue: Utterance[] = [];
-  private wakeWorker: (() => void) | undefined;
+  private readonly voice: SerialVoice;
   private paused = false;
 
-  private recorder: Recorder | undefined;
-  private chain: ProcessorChain | undefined;
-  private recordingInfo: RecordingInfo | undefined;
+  private readonly stages: AudioStages;
   /** Runner notifications waiting for the cleared mark of a barge-in (run at once if the call ends first). */
   private readonly heldNotices = new Set<() => void>();
   private readonly heldPlayIds = new Map<string, () => void>();
@@ -271,6 +206,40 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       event: (e) => this.onRunnerEvent(e),
     };
     this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler });
+    this.voice = new SerialVoice({
+      leg: this.leg,
+      clock: this.clock,
+      tts: options.tts,
+      ttsTimeoutMs: this.ttsTimeoutMs,
+      tickMs: this.tickMs,
+      soundsDir: options.soundsDir,
+      cacheDir: options.cacheDir,
+      loadSound: options.loadSound,
+      pbxPlayer: options.pbxPlayer,
+      ended: () => this.end !== undefined,
+      queue: () => this.queue,
+      pendingTurn: () => this.pendingTurn,
+      writeAgent: (playId, pcm) => this.writeAgent(playId, pcm),
+      finishWriting: (u) => this.finishWriting(u),
+      utteranceFailed: (u, err) => this.utteranceFailed(u, err),
+      trackStarted: (e) => this.onTrackStart(e),
+      trackEnded: (e) => this.onTrackEnd(e),
+    });
+    this.stages = new AudioStages({
+      leg: this.leg,
+      callId: this.callId,
+      playbook: options.runner.playbook,
+      playbookName: options.runner.call.playbook,
+      soundsDir: options.soundsDir,
+      recorder: options.recorder,
+      recordingsDir: options.recordingsDir,
+      processorRegistry: options.processorRegistry,
+      wall: this.wall,
+      log: this.log,
+      ended: () => this.end !== undefined,
+      error: (sender, err) => this.emitError(sender, err),
+      recorded: (info) => this.events.emit("recording", info),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------- public
@@ -280,27 +249,23 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.started = true;
     const [engine] = await Promise.all([
       this.options.vad?.engine ?? createVadEngine(this.options.vad?.type ?? "tinysilero"),
-      this.setupAmbiance(),
-      this.setupRecorder(),
-      this.setupDenoise(),
+      this.stages.start(),
     ]);
     if (this.end) {
-      await this.closeAudio();
+      await this.stages.close();
       return;
     }
-    this.vadRate = engine.sampleRates.includes(this.leg.callerRate) ? this.leg.callerRate : (engine.sampleRates[0] ?? 16000);
-    this.detector = new SpeechDetector(engine.createStream(this.vadRate), this.options.vad?.detector);
-    if (this.vadRate !== this.leg.callerRate) this.vadResampler = new AlignedResampler(this.leg.callerRate, this.vadRate);
+    this.vad = CallerVad.over(engine, this.leg.callerRate, this.options.vad?.detector);
     this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
 
     this.hookLeg();
-    const recorder = this.recorder;
-    if (recorder && this.leg.tapAgent) this.offLeg.push(this.leg.tapAgent((frame) => recorder.writeAgent(frame)));
+    const untap = this.stages.tapAgent();
+    if (untap) this.offLeg.push(untap);
     this.silentSinceMs = this.now;
     this.scheduleTick();
     this.startCallerAudio();
     void this.asrLoop();
-    void this.worker();
+    void this.voice.run();
     this.runner.start();
   }
 
@@ -334,7 +299,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   /** The finished recording (set once it is closed, after hangup). */
   get recording(): RecordingInfo | undefined {
-    return this.recordingInfo;
+    return this.stages.recording;
   }
 
   snapshot(): ConversationSnapshot {
@@ -346,106 +311,6 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     };
   }
 
-  // ---------------------------------------------------------------------------------------------- audio stages
-
-  /** Playbook `ambiance`: the file (inside the sounds folder) mixed under the agent's audio, ducked while it speaks. */
-  private async setupAmbiance(): Promise<void> {
-    const a = this.options.runner.playbook.settings.ambiance;
-    if (!a || a.enabled === false) return;
-    const ambiance = await this.startStage("ambiance", "playbook", async () => {
-      if (!this.leg.setAgentTransform) throw new AppError("PLAYBACK_ERROR", "this media leg cannot carry ambiance");
-      const file = await resolveSoundFileAsync(a.path, this.options.soundsDir ?? ".");
-      if (!file.ok || file.path === undefined) throw new AppError("BAD_REQUEST", `ambiance path ${a.path} ${file.ok ? "is a template" : file.problem}`);
-      try {
-        return await loadAmbiance(file.path, {
-          sampleRate: this.leg.agentRate,
-          normalLevel: a.normalLevel,
-          duckLevel: a.duckLevel,
-          transitionSpeed: a.transitionSpeed,
-        });
-      } catch (err) {
-        throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `ambiance: ${(err as Error).message}`, { cause: err });
-      }
-    });
-    if (!ambiance || this.leg.closed) return;
-    this.leg.setAgentTransform?.((pcm, speaking) => void ambiance.process(pcm, speaking), { idleSilence: true });
-  }
-
-  /** Playbook `recorder` (or config `[recorder] enabled`): a stereo WAV inside the recordings folder. */
-  private async setupRecorder(): Promise<void> {
-    const pb = this.options.runner.playbook.settings.recorder;
-    const cfg = this.options.recorder;
-    if (!pb && !cfg?.enabled) return;
-    this.recorder = await this.startStage("recorder", "media", async () => {
-      const dir = resolvePath(this.options.recordingsDir ?? "recordings");
-      const name = recordingName(pb?.recorderFile ?? cfg?.file ?? "{id}.wav", {
-        id: this.callId,
-        playbook: this.options.runner.call.playbook,
-        date: new Date(this.wall()),
-      });
-      const path = resolvePath(dir, name);
-      if (!isInside(dir, path)) {
-        throw new AppError("BAD_REQUEST", `recording file ${name} is outside the recordings folder`);
-      }
-      await mkdir(join(path, ".."), { recursive: true });
-      return Recorder.open({
-        path,
-        sampleRate: pb?.samplerate ?? cfg?.samplerate ?? 16000,
-        stereo: pb?.stereo ?? cfg?.stereo ?? true,
-        logger: this.log,
-        onError: (err) => this.emitError("media", err),
-      });
-    }, (recorder) => recorder.close());
-  }
-
-  /** Playbook `denoise`: the `denoise` processor before VAD and ASR, one chain per call. */
-  private async setupDenoise(): Promise<void> {
-    const d = this.options.runner.playbook.settings.denoise;
-    const on = typeof d === "object" ? d.enabled !== false : d === true;
-    if (!on) return;
-    this.chain = await this.startStage("denoise", "media", () => {
-      const registry = this.options.processorRegistry ?? createProcessorRegistry();
-      const specs: ProcessorSpec[] = ["denoise"];
-      return registry.createChain(specs, { sampleRate: this.leg.callerRate, callId: this.callId, logger: this.log }, (err, processor) =>
-        this.emitError("media", new AppError("INTERNAL", `audio processor ${processor} failed: ${err.message}`, { cause: err })),
-      );
-    }, (chain) => chain.close());
-  }
-
-  /**
-   * Starts an optional per-call audio stage. A stage that fails to start is an error event and the call goes on
-   * without it; one that finishes starting after the call ended is closed again at once.
-   */
-  private async startStage<T>(what: string, sender: ErrorSender, make: () => Promise<T>, close?: (stage: T) => unknown): Promise<T | undefined> {
-    try {
-      const stage = await make();
-      if (!this.end) return stage;
-      await Promise.resolve(close?.(stage)).catch(() => undefined);
-    } catch (err) {
-      this.log?.warn({ err }, `${what} not started`);
-      this.emitError(sender, err);
-    }
-    return undefined;
-  }
-
-  /** Closes the per-call audio stages; the recording's `recording` event follows. */
-  private async closeAudio(): Promise<void> {
-    this.chain?.close();
-    this.chain = undefined;
-    if (this.leg.setAgentTransform && !this.leg.closed) this.leg.setAgentTransform(undefined, { idleSilence: false });
-    const recorder = this.recorder;
-    this.recorder = undefined;
-    if (!recorder) return;
-    try {
-      await recorder.close();
-      const bytes = (await stat(recorder.path)).size;
-      this.recordingInfo = { path: recorder.path, bytes };
-      this.events.emit("recording", this.recordingInfo);
-    } catch (err) {
-      this.log?.warn({ err, path: recorder.path }, "recording failed");
-    }
-  }
-
   private get now(): number {
     return this.leg.nowMs;
   }
@@ -454,14 +319,12 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   protected onCallerFrame(input: AudioFrame): void {
     let frame = input;
-    // Recorded as heard on the wire (after mute, before denoise); the recorder copies.
-    this.recorder?.writeCaller(frame);
-    if (this.chain) frame = this.chain.process(frame);
+    // Recorded as heard on the wire (after mute, before denoise), then denoised.
+    frame = this.stages.process(frame);
     if (this.options.processors) frame = this.options.processors.process(frame);
     this.asr?.write(frame);
     // The detector copies what it keeps, so the resampler's reused output view is safe to hand over.
-    const pcm = this.vadResampler ? this.vadResampler.process(frame.pcm) : frame.pcm;
-    const events = this.detector?.push(pcm) ?? [];
+    const events = this.vad?.push(frame.pcm) ?? [];
     for (const ev of events) this.onVad(ev);
   }
 
@@ -640,7 +503,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     if (interruptibleOnly) targets = targets.filter((u) => u.interruptible);
     for (const u of targets) u.stopped = true;
     const heard = this.cut(targets, reason, fadeOutMs);
-    this.wakeWorker?.();
+    this.voice.wake();
     for (const u of targets) this.speechEnded(u, true, heard.get(u), u.cleared);
   }
 
@@ -652,7 +515,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       u.suspended = true;
       u.heldHeard = heard.get(u);
     }
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   private finalizeSuspended(): void {
@@ -661,7 +524,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       u.stopped = true;
       this.speechEnded(u, true, u.heldHeard, u.cleared);
     }
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   /** False interruption: re-speak each held utterance from its cut sentence, under the same playId. */
@@ -679,7 +542,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       u.heldHeard = undefined;
       u.writtenSamples = 0;
     }
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   // ---------------------------------------------------------------------------------------------- agent side
@@ -835,7 +698,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     }
     if (c.endOfStream || c.streaming !== true) this.closeUtterance(u);
     else if (c.text !== "") this.armIdleClose(u);
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   /** Ends an utterance's text (endOfStream, a non-streaming tts, or 30 s without text). */
@@ -845,7 +708,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     if (this.openUtterances.get(u.playId) === u) this.openUtterances.delete(u.playId);
     u.open = false;
     if (!u.pcm) for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   private armIdleClose(u: Utterance): void {
@@ -915,225 +778,11 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean | undefined, autoHangup: boolean, url: string | undefined): Utterance {
     this.cancelWaitInput(); // a new utterance starts
-    const u: Utterance = {
-      playId,
-      kind,
-      url,
-      loop: 1,
-      fromRunner,
-      interruptible: interruptible ?? !autoHangup,
-      interruptibleSet: interruptible !== undefined,
-      autoHangup,
-      waitInputTimeout: 0,
-      voice: undefined,
-      pcm: undefined,
-      pcmRate: 16000,
-      open: false,
-      idleTimer: undefined,
-      splitter: new SentenceSplitter(),
-      sentences: [],
-      next: 0,
-      ctrl: new AbortController(),
-      baseMs: 0,
-      synthDone: false,
-      writtenSamples: 0,
-      started: false,
-      ended: false,
-      stopped: false,
-      suspended: false,
-      heldHeard: undefined,
-      cutAtMs: 0,
-      cleared: undefined,
-    };
+    const u = newUtterance(playId, kind, fromRunner, interruptible, autoHangup, url);
     this.utterances.set(playId, u);
     this.queue.push(u);
-    this.wakeWorker?.();
+    this.voice.wake();
     return u;
-  }
-
-  /** Synthesises utterances in order, one sentence at a time, writing audio to the leg as it comes. */
-  private async worker(): Promise<void> {
-    while (!this.end) {
-      const u = this.queue.find((x) => !x.synthDone && !x.stopped && !x.suspended);
-      if (!u) {
-        await new Promise<void>((resolve) => (this.wakeWorker = resolve));
-        this.wakeWorker = undefined;
-        continue;
-      }
-      try {
-        if (u.kind === "play") await this.playFile(u);
-        else if (u.pcm) await this.speakPcm(u, u.pcm);
-        else await this.speak(u);
-      } catch (err) {
-        if (u.stopped || u.suspended || this.end) continue;
-        this.utteranceFailed(u, err);
-      }
-    }
-  }
-
-  private async speak(u: Utterance): Promise<void> {
-    const tts = this.options.tts;
-    for (;;) {
-      if (u.stopped || u.suspended || this.end) return;
-      const sentence = u.sentences[u.next];
-      if (!sentence) {
-        if (u.open) {
-          await new Promise<void>((resolve) => (this.wakeWorker = resolve));
-          this.wakeWorker = undefined;
-          continue;
-        }
-        this.finishWriting(u);
-        return;
-      }
-      const index = u.next++;
-      const stall = new AbortController();
-      // A stall is no audio for ttsTimeoutMs: before the first frame, or between frames.
-      const arm = (first: boolean): TimerHandle =>
-        this.clock.setTimer(
-          () => stall.abort(new AppError("TIMEOUT", `${first ? "no audio" : "audio stalled"} from ${tts.name} within ${this.ttsTimeoutMs} ms`)),
-          this.ttsTimeoutMs,
-        );
-      let timer = arm(true);
-      const signal = AbortSignal.any([u.ctrl.signal, stall.signal]);
-      const ctrl = u.ctrl;
-      let samples = 0;
-      // The `turn` metric's ttsTtfbMs: the first sentence of the reply to the pending caller turn.
-      const turn = u.fromRunner && this.pendingTurn?.ttsTtfbMs === undefined ? this.pendingTurn : undefined;
-      const requestedAt = this.now;
-      // A provider normally synthesises at the leg's rate already; otherwise one streaming resampler per sentence.
-      let resampler: AlignedResampler | undefined;
-      const write = (pcm: Int16Array) => {
-        samples += pcm.length;
-        this.writeAgent(u.playId, pcm);
-      };
-      try {
-        for await (const frame of abortable(tts.synthesize(sentence.text, { signal, voice: u.voice }), signal)) {
-          if (ctrl.signal.aborted) break;
-          if (stall.signal.aborted) throw stall.signal.reason as Error;
-          if (turn && turn.ttsTtfbMs === undefined && this.pendingTurn === turn) turn.ttsTtfbMs = this.now - requestedAt;
-          this.clock.clearTimer(timer);
-          timer = arm(false);
-          if (frame.sampleRate === this.leg.agentRate) write(frame.pcm);
-          else write((resampler ??= new AlignedResampler(frame.sampleRate, this.leg.agentRate)).process(frame.pcm));
-        }
-        if (stall.signal.aborted) throw stall.signal.reason as Error;
-        if (resampler && !ctrl.signal.aborted) write(resampler.flush());
-      } catch (err) {
-        if (ctrl.signal.aborted && !stall.signal.aborted) return;
-        throw stall.signal.aborted ? (stall.signal.reason as Error) : err;
-      } finally {
-        this.clock.clearTimer(timer);
-      }
-      if (ctrl.signal.aborted) return;
-      u.writtenSamples += samples;
-      u.sentences[index] = { text: sentence.text, durationMs: (samples * 1000) / this.leg.agentRate };
-    }
-  }
-
-  /** `base64` utterance: each chunk is one "sentence" (no text), written in order as it arrives. */
-  private async speakPcm(u: Utterance, chunks: Int16Array[]): Promise<void> {
-    for (;;) {
-      if (u.stopped || u.suspended || this.end) return;
-      const chunk = chunks[u.next];
-      if (!chunk) {
-        if (u.open) {
-          await new Promise<void>((resolve) => (this.wakeWorker = resolve));
-          this.wakeWorker = undefined;
-          continue;
-        }
-        const tail = u.pcmResampler?.flush();
-        if (tail && tail.length > 0) {
-          u.writtenSamples += tail.length;
-          this.writeAgent(u.playId, tail);
-        }
-        this.finishWriting(u);
-        return;
-      }
-      const index = u.next++;
-      const pcm = u.pcmRate === this.leg.agentRate ? chunk : (u.pcmResampler ??= new AlignedResampler(u.pcmRate, this.leg.agentRate)).process(chunk);
-      u.writtenSamples += pcm.length;
-      u.sentences[index] = { text: "", durationMs: (pcm.length * 1000) / this.leg.agentRate };
-      this.writeAgent(u.playId, pcm);
-      await Promise.resolve();
-    }
-  }
-
-  /**
-   * `play`: loads the source, then writes it `loop` times (0 = until stopped), keeping at most about
-   * PLAY_LEAD_MS queued on the leg so an endless loop never piles up audio.
-   */
-  private async playFile(u: Utterance): Promise<void> {
-    const url = u.url ?? "";
-    if (isPbxUrl(url) && this.options.pbxPlayer) return this.playOnPbx(u, url.slice(4), this.options.pbxPlayer);
-    const ctrl = u.ctrl;
-    let frame: AudioFrame;
-    try {
-      frame = this.options.loadSound
-        ? await this.options.loadSound(url, ctrl.signal)
-        : await loadSoundSource(url, ctrl.signal, { soundsDir: this.options.soundsDir, cacheDir: this.options.cacheDir });
-    } catch (err) {
-      if (ctrl.signal.aborted) return;
-      throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err });
-    }
-    if (ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
-    const pcm = frame.sampleRate === this.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.leg.agentRate);
-    for (let i = 0; pcm.length > 0 && (u.loop === 0 || i < u.loop); i++) {
-      if (i > 0 && !(await this.waitForBacklog(u, PLAY_LEAD_MS))) return;
-      if (ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
-      u.writtenSamples += pcm.length;
-      u.sentences = [{ text: "", durationMs: (u.writtenSamples * 1000) / this.leg.agentRate }];
-      this.writeAgent(u.playId, pcm);
-    }
-    this.finishWriting(u);
-  }
-
-  /**
-   * `pbx:` playback: the PBX plays the target (after every earlier utterance has played out, so order holds), and
-   * its start and end become this utterance's trackStart/trackEnd. A stop (interrupt, barge-in, replace) reaches
-   * the PBX through `cut`.
-   */
-  private async playOnPbx(u: Utterance, target: string, pbx: PbxPlayer): Promise<void> {
-    u.pbx = true;
-    u.synthDone = true; // nothing to synthesise: the worker moves on to the next utterance
-    while (this.queue[0] !== u) {
-      if (u.stopped || u.suspended || this.end) return;
-      await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
-    }
-    const startedAt = this.now;
-    for (let i = 0; u.loop === 0 || i < u.loop; i++) {
-      if (u.ctrl.signal.aborted || u.stopped || u.suspended || this.end) return;
-      const run = pbx.play(target, u.playId);
-      void run.started.then(() => {
-        if (i === 0 && !u.stopped && !u.ended) this.onTrackStart({ playId: u.playId, atMs: this.now });
-      });
-      const { status } = await run.ended;
-      if (status === "break") break;
-    }
-    if (u.stopped || u.suspended || u.ended || this.end) return;
-    const playedMs = Math.max(0, this.now - startedAt);
-    u.sentences = [{ text: "", durationMs: playedMs }];
-    this.onTrackEnd({ playId: u.playId, atMs: this.now, playedMs, totalMs: playedMs, reason: "finished" });
-  }
-
-  /** Waits (on the media clock) until no more than `maxMs` of `u` is queued on the leg; false when `u` was stopped. */
-  private async waitForBacklog(u: Utterance, maxMs: number): Promise<boolean> {
-    const signal = u.ctrl.signal;
-    for (;;) {
-      if (signal.aborted || u.stopped || u.suspended || this.end) return false;
-      const s = this.leg.status(u.playId);
-      if (!s || s.totalMs - s.playedMs <= maxMs) return true;
-      await new Promise<void>((resolve) => {
-        const onAbort = (): void => {
-          this.clock.clearTimer(handle);
-          resolve();
-        };
-        const handle = this.clock.setTimer(() => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        }, this.tickMs);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    }
   }
 
   private finishWriting(u: Utterance): void {
@@ -1161,7 +810,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         this.removeFromQueue(u);
         this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "error" });
         this.speechEnded(u, true, "");
-        this.wakeWorker?.();
+        this.voice.wake();
         return;
       }
       const heard = this.cut([u], "error", 0);
@@ -1293,31 +942,10 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.runner.handle({ type: "hangup" });
     this.asr?.close();
     this.asrCtrl.abort();
-    this.wakeWorker?.();
+    this.voice.wake();
   }
 
   protected release(): Promise<void> {
-    return this.closeAudio();
+    return this.stages.close();
   }
-}
-
-/**
- * The recording's file name from a template (playbook.md §2.12): `{id}`, `{date}` (YYYYMMDD), `{time}` (HHMMSS,
- * UTC), `{playbook}` (name without `.md`); `.wav` is appended when missing. `..` is rejected.
- */
-export function recordingName(template: string, facts: { id: string; playbook?: string | undefined; date: Date }): string {
-  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
-  const d = facts.date;
-  const values: Record<string, string> = {
-    id: facts.id,
-    date: `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`,
-    time: `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`,
-    playbook: (facts.playbook ?? "").replace(/\.md$/i, ""),
-  };
-  let name = template.replace(/\{(id|date|time|playbook)\}/g, (_, k: string) => (values[k] ?? "").replace(/[\\/]/g, "_"));
-  if (!/\.wav$/i.test(name)) name += ".wav";
-  if (name.split(/[\\/]/).includes("..") || isAbsolute(name) || name.includes("\0")) {
-    throw new AppError("BAD_REQUEST", `recording file name ${JSON.stringify(template)} must stay inside the recordings folder`);
-  }
-  return name;
 }
