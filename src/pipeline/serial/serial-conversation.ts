@@ -39,23 +39,23 @@ import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
-import type { AsrProvider, AsrResult, AsrSession, LlmProvider, TtsProvider } from "../../providers/types.js";
-import { createVadEngine, type SpeechDetectorOptions, type VadEngine, type VadEvent } from "../../vad/index.js";
+import type { AsrProvider, LlmProvider, TtsProvider } from "../../providers/types.js";
+import { createVadEngine, type SpeechDetectorOptions, type VadEngine } from "../../vad/index.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
 import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
 import type { ProcessorRegistry } from "../audio/index.js";
+import { CallerTurns, type TurnDecision } from "./caller-turns.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
 import { newUtterance, type Utterance } from "./utterance.js";
 import { SerialVoice } from "./voice.js";
 import {
-  InterruptionPolicy,
-  TurnDetector,
   heardText,
   type InterruptionOptions,
   type InterruptionOutput,
+  type InterruptionPolicy,
   type SpokenSentence,
+  type TurnDetector,
   type TurnDetectorOptions,
-  type TurnOutput,
   type TurnTiming,
 } from "../turn/index.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
@@ -142,18 +142,14 @@ export type SerialConversationEvents = CoreEvents & {
 
 export class SerialConversation extends ConversationCore<SerialConversationEvents> implements Conversation {
   readonly runner: PlaybookRunner;
-  readonly turns: TurnDetector;
-  readonly interruptions: InterruptionPolicy;
   readonly speculation: SpeculativeLlm;
 
   private readonly onProviderError: "continue" | "hangup";
   private readonly ttsTimeoutMs: number;
   private readonly tickMs: number;
 
-  private asr: AsrSession | undefined;
+  private readonly caller: CallerTurns;
   private readonly asrCtrl = new AbortController();
-  private vad: CallerVad | undefined;
-  private ticker: TimerHandle | undefined;
 
   private readonly utterances = new Map<string, Utterance>();
   /** Utterances not yet ended, in playback order. */
@@ -175,22 +171,36 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   private readonly pcmCarry = new Map<string, number>();
   /** The pending `waitInputTimeout` (one at a time: the last utterance's). */
   private waitInput: { startTime: number; duration: number; remaining: number; deadline: number; handle: TimerHandle | undefined } | undefined;
-  /** `vad.silenceTimeoutMs` state: the caller is silent since (leg ms), unless speaking. */
-  private readonly silenceTimeoutMs: number;
   /** `asrFinal` index of the next injectCallerText turn. */
   private injectedTurns = 0;
-  private callerSpeaking = false;
-  private silentSinceMs = 0;
 
   constructor(private readonly options: SerialConversationOptions) {
     super(options);
     this.onProviderError = options.onProviderError ?? "continue";
     this.ttsTimeoutMs = options.ttsTimeoutMs ?? 10_000;
     this.tickMs = options.tickMs ?? 20;
-    this.silenceTimeoutMs = options.vad?.silenceTimeoutMs ?? options.runner.playbook.settings.vad?.silenceTimeoutMs ?? 0;
     const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
-    this.turns = new TurnDetector({ vadMinSilenceMs, ...options.eou });
-    this.interruptions = new InterruptionPolicy(options.interruption);
+    this.caller = new CallerTurns(
+      {
+        leg: this.leg,
+        clock: this.clock,
+        callId: this.callId,
+        log: this.log,
+        tickMs: this.tickMs,
+        silenceTimeoutMs: options.vad?.silenceTimeoutMs ?? options.runner.playbook.settings.vad?.silenceTimeoutMs ?? 0,
+        ended: () => this.end !== undefined,
+        paused: () => this.paused,
+        emit: (e) => this.emit(e),
+        error: (sender, err) => this.emitError(sender, err),
+        callerInput: () => this.cancelWaitInput(),
+        speechStarted: () => this.runner.handle({ type: "callerSpeechStarted" }),
+        interruption: (outputs) => this.onInterruption(outputs),
+        decision: (d) => this.onTurnDecision(d),
+        asrFailed: () => this.providerFailed(),
+      },
+      { vadMinSilenceMs, ...options.eou },
+      options.interruption,
+    );
     this.speculation = new SpeculativeLlm(options.llm, () => this.clock.now(), {
       clock: this.clock,
       timeoutMs: options.runner.playbook.settings.llm?.timeoutMs ?? options.llmTimeoutMs ?? 15_000,
@@ -255,16 +265,12 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       await this.stages.close();
       return;
     }
-    this.vad = CallerVad.over(engine, this.leg.callerRate, this.options.vad?.detector);
-    this.asr = this.options.asr.session({ signal: this.asrCtrl.signal });
 
     this.hookLeg();
     const untap = this.stages.tapAgent();
     if (untap) this.offLeg.push(untap);
-    this.silentSinceMs = this.now;
-    this.scheduleTick();
+    this.caller.start(CallerVad.over(engine, this.leg.callerRate, this.options.vad?.detector), this.options.asr.session({ signal: this.asrCtrl.signal }));
     this.startCallerAudio();
-    void this.asrLoop();
     void this.voice.run();
     this.runner.start();
   }
@@ -311,6 +317,15 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     };
   }
 
+  /** The caller's turn detector (its stats are the snapshot's `turns`). */
+  get turns(): TurnDetector {
+    return this.caller.turns;
+  }
+
+  get interruptions(): InterruptionPolicy {
+    return this.caller.interruptions;
+  }
+
   private get now(): number {
     return this.leg.nowMs;
   }
@@ -322,101 +337,25 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     // Recorded as heard on the wire (after mute, before denoise), then denoised.
     frame = this.stages.process(frame);
     if (this.options.processors) frame = this.options.processors.process(frame);
-    this.asr?.write(frame);
-    // The detector copies what it keeps, so the resampler's reused output view is safe to hand over.
-    const events = this.vad?.push(frame.pcm) ?? [];
-    for (const ev of events) this.onVad(ev);
+    this.caller.push(frame);
   }
 
-  private onVad(ev: VadEvent): void {
-    const now = this.now;
-    if (ev.type === "speaking") {
-      this.callerSpeaking = true;
-      this.cancelWaitInput();
-      this.emit({ event: "speaking", trackId: this.callId, startTime: ev.startMs });
-      this.runner.handle({ type: "callerSpeechStarted" });
-      this.onInterruption(this.paused ? [] : this.interruptions.process({ type: "speaking", atMs: now, startMs: now - (ev.atMs - ev.startMs) }));
-      this.onTurn(this.turns.process({ type: "speaking", atMs: now }));
-    } else {
-      this.callerSpeaking = false;
-      this.silentSinceMs = now;
-      this.emit({ event: "silence", trackId: this.callId, startTime: ev.startMs, duration: ev.durationMs, reason: "vad" });
-      this.onInterruption(this.interruptions.process({ type: "silence", atMs: now }));
-      this.onTurn(this.turns.process({ type: "silence", atMs: now }));
-    }
-  }
-
-  private async asrLoop(): Promise<void> {
-    const session = this.asr;
-    if (!session) return;
-    try {
-      for await (const r of session.results) {
-        if (this.end) break;
-        this.onAsr(r);
-      }
-    } catch (err) {
-      if (!this.end) {
-        this.emitError("asr", err);
-        this.providerFailed();
-      }
-    }
-  }
-
-  private onAsr(r: AsrResult): void {
-    const now = this.now;
-    if (r.type !== "error") this.cancelWaitInput();
-    if (r.type === "partial") this.emit({ event: "asrDelta", trackId: this.callId, index: r.utterance, text: r.text });
-    else if (r.type === "final") this.emit({ event: "asrFinal", trackId: this.callId, index: r.utterance, text: r.text });
-    else this.emit({ event: "error", trackId: this.callId, sender: "asr", code: r.error.code, error: r.error.message });
-    if (!this.turns.isDecided(r.utterance) && !this.paused) this.onInterruption(this.interruptions.process({ type: "asr", atMs: now, result: r }));
-    this.onTurn(this.turns.process({ type: "asr", atMs: now, result: r }));
-    if (r.type === "error") this.providerFailed();
-  }
-
-  private scheduleTick(): void {
-    this.ticker = this.clock.setTimer(() => {
-      this.ticker = undefined;
-      if (this.end) return;
-      try {
-        const now = this.now;
-        this.checkSilenceTimeout(now);
-        this.onInterruption(this.interruptions.tick(now));
-        this.onTurn(this.turns.tick(now));
-      } catch (err) {
-        this.emitError("playbook", err);
-      }
-      this.scheduleTick();
-    }, this.tickMs);
-  }
-
-  private onTurn(outputs: readonly TurnOutput[]): void {
-    for (const o of outputs) {
-      if (this.end) return;
-      switch (o.type) {
-        case "endUtterance":
-          this.asr?.endUtterance();
-          break;
-        case "eou":
-          this.emit({ event: "eou", trackId: this.callId, completed: o.completed });
-          break;
-        case "speculate":
-          // An application-driven call never asks the LLM, so there is nothing to start early.
-          if (this.runner.respond) this.speculation.speculate(o.text, this.nextRequest());
-          break;
-        case "discard":
-          this.speculation.discard();
-          break;
-        case "commit":
-        case "reply":
-          if (o.type === "reply") this.speculation.discard();
-          this.pendingTurn = { timing: o.timing, early: o.type === "commit" };
-          this.runner.handle({ type: "callerTurn", text: o.text });
-          break;
-        case "drop":
-          // The caller spoke but no transcript came within eou.maxWaitMs: say so, or the silence is a mystery.
-          this.log?.info({ turn: o.turn }, "caller turn dropped: no transcript within eou.maxWaitMs");
-          break;
-      }
+  /** A caller turn decided (or guessed early): the runner answers it, or the speculative request starts or stops. */
+  private onTurnDecision(o: TurnDecision): void {
+    switch (o.type) {
+      case "speculate":
+        // An application-driven call never asks the LLM, so there is nothing to start early.
+        if (this.runner.respond) this.speculation.speculate(o.text, this.nextRequest());
+        return;
+      case "discard":
+        this.speculation.discard();
+        return;
+      case "commit":
+      case "reply":
+        if (o.type === "reply") this.speculation.discard();
+        this.pendingTurn = { timing: o.timing, early: o.type === "commit" };
+        this.runner.handle({ type: "callerTurn", text: o.text });
+        return;
     }
   }
 
@@ -490,7 +429,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         });
       }
       this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: played.get(u.playId) ?? 0, ssrc: 0, reason: trackReason });
-      this.interruptions.process({ type: "trackEnd", atMs: this.now, playId: u.playId });
+      this.caller.playback({ type: "trackEnd", atMs: this.now, playId: u.playId }, false);
       if (reason === "command") this.startWaitInput(u);
     }
     return heard;
@@ -767,15 +706,6 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.waitInput = undefined;
   }
 
-  /** `vad.silenceTimeoutMs`: one `silence {reason:"timeout"}` per full period the caller has been silent. */
-  private checkSilenceTimeout(now: number): void {
-    const period = this.silenceTimeoutMs;
-    if (!(period > 0) || this.callerSpeaking) return;
-    if (now - this.silentSinceMs < period) return;
-    this.emit({ event: "silence", trackId: this.callId, startTime: this.silentSinceMs, duration: period, reason: "timeout" });
-    this.silentSinceMs += period;
-  }
-
   private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean | undefined, autoHangup: boolean, url: string | undefined): Utterance {
     this.cancelWaitInput(); // a new utterance starts
     const u = newUtterance(playId, kind, fromRunner, interruptible, autoHangup, url);
@@ -844,7 +774,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     u.started = true;
     this.cancelWaitInput();
     this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
-    this.onInterruption(this.interruptions.process({ type: "trackStart", atMs: e.atMs, playId: e.playId, interruptible: u.interruptible }));
+    this.caller.playback({ type: "trackStart", atMs: e.atMs, playId: e.playId, interruptible: u.interruptible });
     const t = this.pendingTurn;
     if (t && u.fromRunner) {
       this.pendingTurn = undefined;
@@ -872,7 +802,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     u.ended = true;
     this.removeFromQueue(u);
     this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: e.playedMs, ssrc: 0, reason: "finished" });
-    this.onInterruption(this.interruptions.process({ type: "trackEnd", atMs: e.atMs, playId: u.playId }));
+    this.caller.playback({ type: "trackEnd", atMs: e.atMs, playId: u.playId });
     this.speechEnded(u, false, undefined);
     if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
     else this.startWaitInput(u);
@@ -931,7 +861,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   }
 
   protected teardown(): void {
-    if (this.ticker) this.clock.clearTimer(this.ticker);
+    this.caller.stop();
     this.speculation.discard();
     for (const u of this.queue) u.ctrl.abort();
     for (const u of [...this.queue, ...this.openUtterances.values()]) if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
@@ -940,7 +870,6 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.queue = [];
     for (const run of [...this.heldNotices]) run();
     this.runner.handle({ type: "hangup" });
-    this.asr?.close();
     this.asrCtrl.abort();
     this.voice.wake();
   }
