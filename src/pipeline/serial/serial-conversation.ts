@@ -34,98 +34,25 @@
  */
 import type { AudioFrame } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
-import type { Logger } from "../../log.js";
-import type { MediaClock, TimerHandle } from "../../media/clock.js";
-import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
-import { PlaybookRunner, type RunnerOptions } from "../../playbook/runner/index.js";
+import type { TimerHandle } from "../../media/clock.js";
+import type { DtmfEvent, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import { PlaybookRunner } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
-import type { AsrProvider, LlmProvider, TtsProvider } from "../../providers/types.js";
-import { createVadEngine, type SpeechDetectorOptions, type VadEngine } from "../../vad/index.js";
+import { createVadEngine } from "../../vad/index.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
-import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
-import type { ProcessorRegistry } from "../audio/index.js";
-import { CallerTurns, type TurnDecision } from "./caller-turns.js";
+import { CallerVad, ConversationCore, WaitInputTimer, type CoreEvents } from "../core/index.js";
+import { heardText, type InterruptionOutput, type InterruptionPolicy, type SpokenSentence, type TurnDetector, type TurnTiming } from "../turn/index.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
-import { newUtterance, type Utterance } from "./utterance.js";
-import { SerialVoice } from "./voice.js";
-import {
-  heardText,
-  type InterruptionOptions,
-  type InterruptionOutput,
-  type InterruptionPolicy,
-  type SpokenSentence,
-  type TurnDetector,
-  type TurnDetectorOptions,
-  type TurnTiming,
-} from "../turn/index.js";
+import { CallerTurns, type TurnDecision } from "./caller-turns.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
+import type { CallerProcessor, SerialConversationOptions } from "./options.js";
 import { isPbxUrl } from "./sound-source.js";
-import type { PbxPlayer } from "../../pbx/call-control.js";
 import { SpeculativeLlm } from "./speculative-llm.js";
+import { newUtterance, type Utterance } from "./utterance.js";
+import { UtteranceQueue } from "./utterance-queue.js";
+import { SerialVoice } from "./voice.js";
 
-/** A caller-audio processor chain (e.g. pipeline/audio ProcessorChain): in place, same length and rate. */
-export interface CallerProcessor {
-  process(frame: AudioFrame): AudioFrame;
-}
-
-export interface SerialConversationOptions {
-  leg: MediaLeg;
-  /** The call id: `trackId` of caller-side events. */
-  callId?: string;
-  /** `trackId` of agent-side events (default "server-side-track"). */
-  agentTrackId?: string;
-  asr: AsrProvider;
-  tts: TtsProvider;
-  llm: Pick<LlmProvider, "chat"> & { readonly name?: string };
-  /** The runner's own options (playbook, call facts, variables...); llm, sink and scheduler are supplied here. */
-  runner: Omit<RunnerOptions, "llm" | "sink" | "scheduler">;
-  /** A VAD engine, or the engine type for createVadEngine (default tinysilero). */
-  vad?: {
-    engine?: VadEngine;
-    type?: string;
-    detector?: SpeechDetectorOptions;
-    /** `vad.silenceTimeoutMs` (default: the playbook's; 0 = off): `silence {reason:"timeout"}` per silent period. */
-    silenceTimeoutMs?: number;
-  };
-  eou?: Partial<TurnDetectorOptions>;
-  interruption?: Partial<InterruptionOptions>;
-  /**
-   * `inactivityTimeoutMs`: end the call (`inactivity` event, hangup reason `inactivityTimeout`) when no caller
-   * audio frame arrives for this long; 0 = off (the default here; the call layer passes the call type's default).
-   */
-  inactivityTimeoutMs?: number;
-  /** `[calls] on_provider_error` (default continue). */
-  onProviderError?: "continue" | "hangup";
-  /** Longest wait for a sentence's audio before it counts as a TTS stall (TIMEOUT). Default 10 000 ms. */
-  ttsTimeoutMs?: number;
-  clock?: MediaClock;
-  /** Event timestamps (default Date.now). */
-  wallClock?: () => number;
-  processors?: CallerProcessor;
-  /** Where relative `play` urls are read from (default the working directory). */
-  soundsDir?: string;
-  /** Loads a `play` url (default: loadSoundSource: a file under soundsDir or an http(s) download). */
-  loadSound?: (url: string, signal: AbortSignal) => Promise<AudioFrame>;
-  /** Plays `pbx:` urls on the PBX (PBX calls); without it they answer UNSUPPORTED. */
-  pbxPlayer?: PbxPlayer | undefined;
-  /** Config `[paths] cache`: http(s) `play` downloads are cached here by URL and ETag (no cache when unset). */
-  cacheDir?: string;
-  log?: Logger;
-  /** Tick period of the turn/interruption timers (default 20 ms). */
-  tickMs?: number;
-  /** Longest wait for the LLM's first event and between events when the playbook sets no `llm.timeoutMs` (default 15 000 ms, the playbook default). */
-  llmTimeoutMs?: number;
-  /**
-   * Config `[recorder]`: `enabled` records every call; `file`/`samplerate`/`stereo` are the defaults a playbook
-   * `recorder` section overrides.
-   */
-  recorder?: { enabled?: boolean; file?: string; samplerate?: 8000 | 16000; stereo?: boolean };
-  /** `[paths] recordings`: recordings are written inside this folder, never outside it (default "recordings"). */
-  recordingsDir?: string;
-  /** Caller-audio processors (`denoise` ...); default createProcessorRegistry(). */
-  processorRegistry?: ProcessorRegistry;
-}
-
+export type { CallerProcessor, SerialConversationOptions };
 /** The finished recording of a call (ws-call-api §7 call object `recording`). */
 export type { RecordingInfo };
 export { recordingName };
@@ -138,8 +65,6 @@ export type SerialConversationEvents = CoreEvents & {
   recording: [RecordingInfo];
 };
 
-
-
 export class SerialConversation extends ConversationCore<SerialConversationEvents> implements Conversation {
   readonly runner: PlaybookRunner;
   readonly speculation: SpeculativeLlm;
@@ -151,9 +76,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   private readonly caller: CallerTurns;
   private readonly asrCtrl = new AbortController();
 
-  private readonly utterances = new Map<string, Utterance>();
-  /** Utterances not yet ended, in playback order. */
-  private queue: Utterance[] = [];
+  private readonly queue: UtteranceQueue;
   private readonly voice: SerialVoice;
   private paused = false;
 
@@ -165,12 +88,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   /** The decided caller turn waiting for its first agent audio (the `turn` metric); times on the leg's clock. */
   private pendingTurn: { timing: TurnTiming; early: boolean; llmFirstAtMs?: number; ttsTtfbMs?: number } | undefined;
 
-  /** Open streaming utterances by playId (rule 1), including stopped ones still waiting for endOfStream. */
-  private readonly openUtterances = new Map<string, Utterance>();
-  /** `base64` odd trailing byte per playId, carried to the next command of that playId. */
-  private readonly pcmCarry = new Map<string, number>();
-  /** The pending `waitInputTimeout` (one at a time: the last utterance's). */
-  private waitInput: { startTime: number; duration: number; remaining: number; deadline: number; handle: TimerHandle | undefined } | undefined;
+  private readonly waitInput: WaitInputTimer;
   /** `asrFinal` index of the next injectCallerText turn. */
   private injectedTurns = 0;
 
@@ -179,6 +97,9 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.onProviderError = options.onProviderError ?? "continue";
     this.ttsTimeoutMs = options.ttsTimeoutMs ?? 10_000;
     this.tickMs = options.tickMs ?? 20;
+    this.waitInput = new WaitInputTimer(this.clock, this.wall, (startTime, duration) =>
+      this.emit({ event: "silence", trackId: this.callId, startTime, duration, reason: "waitInputTimeout" }),
+    );
     const vadMinSilenceMs = options.vad?.detector?.minSilenceMs ?? 100;
     this.caller = new CallerTurns(
       {
@@ -216,6 +137,17 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       event: (e) => this.onRunnerEvent(e),
     };
     this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler });
+    this.queue = new UtteranceQueue({
+      leg: this.leg,
+      pbxPlayer: options.pbxPlayer,
+      nextSeq: () => ++this.seq,
+      interruption: (playId, reason, heard) => this.emitInterruption(playId, reason, heard),
+      trackEnd: (playId, durationMs, reason) => {
+        this.emitTrackEnd(playId, durationMs, reason);
+        this.caller.playback({ type: "trackEnd", atMs: this.now, playId }, false);
+      },
+      stoppedByCommand: (u) => this.startWaitInput(u),
+    });
     this.voice = new SerialVoice({
       leg: this.leg,
       clock: this.clock,
@@ -227,7 +159,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       loadSound: options.loadSound,
       pbxPlayer: options.pbxPlayer,
       ended: () => this.end !== undefined,
-      queue: () => this.queue,
+      queue: () => this.queue.items,
       pendingTurn: () => this.pendingTurn,
       writeAgent: (playId, pcm) => this.writeAgent(playId, pcm),
       finishWriting: (u) => this.finishWriting(u),
@@ -298,7 +230,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   /** What an agent utterance says (its sentences so far) or plays, while the conversation still tracks it. */
   utterance(playId: string): { kind: "tts" | "play"; text: string; url: string | undefined } | undefined {
-    const u = this.utterances.get(playId);
+    const u = this.queue.get(playId);
     if (!u) return undefined;
     return { kind: u.kind, text: u.sentences.map((s) => s.text).join(" "), url: u.url };
   }
@@ -390,66 +322,21 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     }
   }
 
-  /** Active utterances (not ended or stopped), in order. */
-  private active(): Utterance[] {
-    return this.queue.filter((u) => !u.ended && !u.stopped && !u.suspended);
-  }
-
-  /**
-   * Clears the leg for `targets` and reports what was heard of each: `interruption` for the audible one (unless
-   * `reason` is "error"), then `trackEnd` for each. Returns the heard text per utterance.
-   */
-  private cut(targets: Utterance[], reason: "bargeIn" | "command" | "replaced" | "error", fadeOutMs: number): Map<Utterance, string> {
-    const heard = new Map<Utterance, string>();
-    if (targets.length === 0) return heard;
-    for (const u of targets) u.ctrl.abort();
-    if (targets.some((u) => u.pbx)) void this.options.pbxPlayer?.stopPlayback().catch(() => undefined);
-    const result = this.leg.clear({ fadeOutMs });
-    // The audio already released (lead + fade) still plays out: the cleared mark resolves when it has.
-    const cleared = reason === "bargeIn" && !this.leg.closed ? this.leg.mark(`cleared-${++this.seq}`).catch(() => undefined) : undefined;
-    const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
-    const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
-    const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
-    for (const u of targets) {
-      u.cleared = cleared;
-      u.cutAtMs = u.baseMs + (played.get(u.playId) ?? 0);
-      const h = heardText(u.sentences, u.cutAtMs);
-      heard.set(u, h.text);
-      // A replacing tts/play reports every stopped utterance; interrupt/barge-in only the audible one.
-      if ((u === audible || reason === "replaced") && reason !== "error") {
-        this.emit({
-          event: "interruption",
-          trackId: this.agentTrack,
-          playId: u.playId,
-          reason,
-          subtitle: h.text,
-          position: h.position,
-          totalDuration: h.totalMs,
-          current: h.playedMs,
-        });
-      }
-      this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: played.get(u.playId) ?? 0, ssrc: 0, reason: trackReason });
-      this.caller.playback({ type: "trackEnd", atMs: this.now, playId: u.playId }, false);
-      if (reason === "command") this.startWaitInput(u);
-    }
-    return heard;
-  }
-
   /** Stops utterances for good and tells the runner what was heard. `interruptibleOnly` for caller barge-in. */
   private stopAll(reason: "bargeIn" | "command" | "replaced" | "error", fadeOutMs: number, interruptibleOnly = false): void {
-    let targets = this.active();
+    let targets = this.queue.active();
     if (interruptibleOnly && targets[0] && !targets[0].interruptible) return;
     if (interruptibleOnly) targets = targets.filter((u) => u.interruptible);
     for (const u of targets) u.stopped = true;
-    const heard = this.cut(targets, reason, fadeOutMs);
+    const heard = this.queue.cut(targets, reason, fadeOutMs);
     this.voice.wake();
     for (const u of targets) this.speechEnded(u, true, heard.get(u), u.cleared);
   }
 
   private suspendAll(fadeOutMs: number): void {
-    const targets = this.active().filter((u) => u.interruptible);
+    const targets = this.queue.active().filter((u) => u.interruptible);
     if (targets.length === 0) return;
-    const heard = this.cut(targets, "bargeIn", fadeOutMs);
+    const heard = this.queue.cut(targets, "bargeIn", fadeOutMs);
     for (const u of targets) {
       u.suspended = true;
       u.heldHeard = heard.get(u);
@@ -458,7 +345,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   }
 
   private finalizeSuspended(): void {
-    for (const u of this.queue.filter((x) => x.suspended)) {
+    for (const u of this.queue.held()) {
       u.suspended = false;
       u.stopped = true;
       this.speechEnded(u, true, u.heldHeard, u.cleared);
@@ -468,7 +355,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   /** False interruption: re-speak each held utterance from its cut sentence, under the same playId. */
   private resumeSuspended(): void {
-    for (const u of this.queue.filter((x) => x.suspended)) {
+    for (const u of this.queue.held()) {
       const h = heardText(u.sentences, u.cutAtMs);
       const from = h.cutSentence ?? u.sentences.length;
       u.baseMs = h.cutSentenceStartMs;
@@ -556,16 +443,16 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         if (this.paused) return;
         this.paused = true;
         this.leg.pause();
-        if (this.queue[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(true).catch(() => undefined);
-        this.suspendWaitInput();
+        if (this.queue.items[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(true).catch(() => undefined);
+        this.waitInput.pause();
         this.runner.handle({ type: "paused" });
         return;
       case "resume":
         if (!this.paused) return;
         this.paused = false;
         this.leg.resume();
-        if (this.queue[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(false).catch(() => undefined);
-        this.armWaitInput();
+        if (this.queue.items[0]?.pbx) void this.options.pbxPlayer?.pausePlayback(false).catch(() => undefined);
+        this.waitInput.resume();
         this.runner.handle({ type: "resumed" });
         return;
       case "mute":
@@ -592,7 +479,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
    */
   private tts(c: Extract<ConversationCommand, { command: "tts" }>, fromRunner: boolean): void {
     const pcm = c.base64 === true;
-    const open = c.playId !== undefined ? this.openUtterances.get(c.playId) : undefined;
+    const open = c.playId !== undefined ? this.queue.open.get(c.playId) : undefined;
     let u: Utterance;
     if (open) {
       if ((open.pcm !== undefined) !== pcm) {
@@ -624,13 +511,13 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       }
       if (c.streaming === true && c.endOfStream !== true) {
         u.open = true;
-        this.openUtterances.set(u.playId, u);
+        this.queue.open.set(u.playId, u);
       }
     }
     if (u.pcm) {
-      const { samples, carry } = pcmFromBase64(c.text, this.pcmCarry.get(u.playId));
-      if (carry === undefined) this.pcmCarry.delete(u.playId);
-      else this.pcmCarry.set(u.playId, carry);
+      const { samples, carry } = pcmFromBase64(c.text, this.queue.pcmCarry.get(u.playId));
+      if (carry === undefined) this.queue.pcmCarry.delete(u.playId);
+      else this.queue.pcmCarry.set(u.playId, carry);
       if (samples.length > 0) u.pcm.push(samples);
     } else {
       for (const s of u.splitter.push(speakableText(c.text))) u.sentences.push({ text: s, durationMs: undefined });
@@ -644,7 +531,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   private closeUtterance(u: Utterance): void {
     if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
     u.idleTimer = undefined;
-    if (this.openUtterances.get(u.playId) === u) this.openUtterances.delete(u.playId);
+    if (this.queue.open.get(u.playId) === u) this.queue.open.delete(u.playId);
     u.open = false;
     if (!u.pcm) for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
     this.voice.wake();
@@ -672,45 +559,18 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   private startWaitInput(u: Utterance): void {
     if (!(u.waitInputTimeout > 0) || this.end) return;
     // The next utterance already started (the pacer sends it while this one's last frame is in the lead).
-    if (this.queue.some((q) => q !== u && q.started && !q.ended && !q.stopped)) return;
-    this.cancelWaitInput();
-    this.waitInput = { startTime: this.wall(), duration: u.waitInputTimeout, remaining: u.waitInputTimeout, deadline: 0, handle: undefined };
-    if (!this.paused) this.armWaitInput();
+    if (this.queue.otherStarted(u)) return;
+    this.waitInput.start(u.waitInputTimeout, this.paused);
   }
 
-  private armWaitInput(): void {
-    const w = this.waitInput;
-    if (!w || w.handle !== undefined) return;
-    w.deadline = this.clock.now() + w.remaining;
-    w.handle = this.clock.setTimer(() => {
-      if (this.waitInput !== w) return;
-      this.waitInput = undefined;
-      this.emit({ event: "silence", trackId: this.callId, startTime: w.startTime, duration: w.duration, reason: "waitInputTimeout" });
-    }, w.remaining);
-  }
-
-  /** Pause: the timer keeps what is left. */
-  private suspendWaitInput(): void {
-    const w = this.waitInput;
-    if (!w || w.handle === undefined) return;
-    this.clock.clearTimer(w.handle);
-    w.handle = undefined;
-    w.remaining = Math.max(0, w.deadline - this.clock.now());
-  }
-
-  /** Caller input or a new utterance. */
   private cancelWaitInput(): void {
-    const w = this.waitInput;
-    if (!w) return;
-    if (w.handle !== undefined) this.clock.clearTimer(w.handle);
-    this.waitInput = undefined;
+    this.waitInput.cancel();
   }
 
   private addUtterance(playId: string, kind: "tts" | "play", fromRunner: boolean, interruptible: boolean | undefined, autoHangup: boolean, url: string | undefined): Utterance {
     this.cancelWaitInput(); // a new utterance starts
     const u = newUtterance(playId, kind, fromRunner, interruptible, autoHangup, url);
-    this.utterances.set(playId, u);
-    this.queue.push(u);
+    this.queue.add(u);
     this.voice.wake();
     return u;
   }
@@ -723,7 +583,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     }
     // Nothing to play (empty text): the pacer never heard of it, so end it here.
     u.ended = true;
-    this.removeFromQueue(u);
+    this.queue.remove(u);
     this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "finished" });
     this.speechEnded(u, false, undefined);
     if (u.autoHangup) this.finish({ reason: "autohangup", initiator: u.fromRunner ? "agent" : "client" });
@@ -737,13 +597,13 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       u.stopped = true;
       if (u.writtenSamples === 0) {
         // Nothing of it reached the leg: report it without clearing what plays before it; the queue goes on.
-        this.removeFromQueue(u);
+        this.queue.remove(u);
         this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: 0, ssrc: 0, reason: "error" });
         this.speechEnded(u, true, "");
         this.voice.wake();
         return;
       }
-      const heard = this.cut([u], "error", 0);
+      const heard = this.queue.cut([u], "error", 0);
       this.speechEnded(u, true, heard.get(u));
       return;
     }
@@ -763,13 +623,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     if (this.onProviderError === "hangup") this.finish({ reason: "error", initiator: "system" });
   }
 
-  /** The utterance a leg event is about: the first not ended with that playId (a closed playId may be reused). */
-  private byPlayId(playId: string): Utterance | undefined {
-    return this.queue.find((u) => u.playId === playId && !u.ended && !u.stopped) ?? this.utterances.get(playId);
-  }
-
   protected onTrackStart(e: TrackStartEvent): void {
-    const u = this.byPlayId(e.playId);
+    const u = this.queue.find(e.playId);
     if (!u || u.stopped) return;
     u.started = true;
     this.cancelWaitInput();
@@ -796,11 +651,11 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   }
 
   protected onTrackEnd(e: TrackEndEvent): void {
-    const u = this.byPlayId(e.playId);
+    const u = this.queue.find(e.playId);
     if (!u || u.stopped || u.suspended || u.ended) return;
     if (e.reason !== "finished") return; // clears are reported by cut()
     u.ended = true;
-    this.removeFromQueue(u);
+    this.queue.remove(u);
     this.emit({ event: "trackEnd", trackId: this.agentTrack, playId: u.playId, duration: e.playedMs, ssrc: 0, reason: "finished" });
     this.caller.playback({ type: "trackEnd", atMs: e.atMs, playId: u.playId });
     this.speechEnded(u, false, undefined);
@@ -814,7 +669,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
    * runner's late text for that playId is dropped.
    */
   private speechEnded(u: Utterance, interrupted: boolean, heard: string | undefined, after?: Promise<unknown>): void {
-    this.removeFromQueue(u);
+    this.queue.remove(u);
     if (!u.fromRunner) return;
     const notify = (): void => {
       try {
@@ -840,16 +695,10 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     void after.then(run);
   }
 
-  private removeFromQueue(u: Utterance): void {
-    const i = this.queue.indexOf(u);
-    if (i >= 0) this.queue.splice(i, 1);
-    if (this.utterances.get(u.playId) === u) this.utterances.delete(u.playId);
-  }
-
   /** Waits until everything queued has been synthesised and played out, then ends the call. */
   private async hangupAfterPlayout(end: ConversationEnd): Promise<void> {
     try {
-      while (!this.end && this.queue.some((u) => !u.synthDone && !u.stopped)) {
+      while (!this.end && this.queue.writing()) {
         await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
       }
       if (this.end) return;
@@ -863,11 +712,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   protected teardown(): void {
     this.caller.stop();
     this.speculation.discard();
-    for (const u of this.queue) u.ctrl.abort();
-    for (const u of [...this.queue, ...this.openUtterances.values()]) if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
-    this.openUtterances.clear();
+    this.queue.clear(this.clock);
     this.cancelWaitInput();
-    this.queue = [];
     for (const run of [...this.heldNotices]) run();
     this.runner.handle({ type: "hangup" });
     this.asrCtrl.abort();
