@@ -1,36 +1,21 @@
 /**
- * SerialConversation: the serial pipeline (VAD -> ASR -> LLM -> TTS) composed from existing parts.
+ * SerialConversation: the serial pipeline (VAD -> ASR -> LLM -> TTS), a ConversationCore (../core/) that
+ * produces the agent's replies with its own providers. It wires these parts and decides between them:
  *
- *  caller frames (leg.callerAudio) -> [mute] -> [processor chain] -> AsrSession.write + SpeechDetector
- *  VAD events + ASR results -> TurnDetector (endUtterance, eou, speculate/discard/commit/reply)
- *                           -> InterruptionPolicy (with the leg's trackStart/trackEnd) -> barge-in
- *  turn decisions -> PlaybookRunner.callerTurn (its LLM is a SpeculativeLlm: early EOU prefetches the request)
- *  runner commands (tts/play/interrupt/hangup) + client commands -> utterances: SentenceSplitter -> TTS
- *  per sentence -> leg.write / endPlay, one playId per agent utterance, synthesised in order by one worker.
+ *  caller frames (core: mute, inactivity) -> AudioStages (recorder, denoise) -> CallerTurns: ASR + VAD ->
+ *     TurnDetector (turns) and InterruptionPolicy (barge-in), on the leg's media time
+ *  decided turns -> PlaybookRunner (its LLM is a SpeculativeLlm: an early end of turn prefetches the request)
+ *  runner commands + client commands -> utterances (UtteranceQueue, one playId each) -> SerialVoice: TTS per
+ *     sentence, base64 PCM, files, pbx: plays -> leg.write / endPlay
  *
- * Time: every decision input is stamped with the leg's media time (`leg.nowMs`, the pacer clock), so barge-in
- * windows (trackStart + ignoreFirstMs) and caller speech are on one axis. Timers go through the injected
- * MediaClock (a ManualClock in tests).
+ * Interruption (DESIGN.md): one AbortController per utterance. A barge-in cuts the interruptible utterances
+ * (UtteranceQueue.cut: abort, clear with a fade, what was heard), and the runner hears `agentSpeechEnded
+ * {interrupted, heard}` once the cleared mark resolved (HeldNotices). A VAD barge-in holds the utterances
+ * until the policy's verdict: a false interruption re-speaks the cut sentence under the same playId.
  *
- * Interruption (DESIGN.md): one AbortController per agent utterance. A barge-in aborts that utterance's TTS,
- * clears the leg (fading over fadeOutMs), works out what was heard with heardText() from the per-sentence audio
- * lengths and the played ms the leg reports, and tells the runner `agentSpeechEnded {interrupted, heard}`
- * (which aborts its LLM reply and cuts the history) once the cleared mark resolved (the audio released before
- * the clear has played out; the audio itself stops at once). A VAD-triggered barge-in waits for the policy's
- * verdict before telling the runner: a false interruption re-speaks the cut sentence under the same playId.
- *
- * Audio stages (playbook.md §2.12), set up at start and closed at hangup: `ambiance` (a file confined to the
- * sounds folder, mixed by the leg's pacer transform with idle silence, ducked while the agent speaks),
- * `recorder` (caller frames tapped as they arrive, after mute and before denoise; agent frames as the leg
- * sends them; a WAV inside the recordings folder; `recording` event once closed, before `closed` resolves),
- * `denoise` (the processor chain before VAD and ASR). A stage that cannot start is an `error` event, not a
- * failed call.
- *
- * Stalls: a TTS sentence with no audio for ttsTimeoutMs (before the first frame or between frames) and an LLM
- * stream with no event for llm.timeoutMs fail the turn with TIMEOUT, even if the provider ignores its signal.
- *
- * Failures never escape: every async loop catches, provider failures become `error` events, then
- * `onProviderError` decides (`continue`: the turn is dropped; `hangup`: the call ends with reason `error`).
+ * Failures never escape: provider failures become `error` events, then `onProviderError` decides (`continue`:
+ * the turn is dropped; `hangup`: the call ends with reason `error`). Stalls (TTS: ttsTimeoutMs; LLM:
+ * llm.timeoutMs) fail the turn with TIMEOUT even if the provider ignores its signal.
  */
 import type { AudioFrame } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
@@ -41,7 +26,7 @@ import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../pl
 import { createVadEngine } from "../../vad/index.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
 import { CallerVad, ConversationCore, WaitInputTimer, type CoreEvents } from "../core/index.js";
-import { heardText, type InterruptionOutput, type InterruptionPolicy, type SpokenSentence, type TurnDetector, type TurnTiming } from "../turn/index.js";
+import { heardText, type InterruptionOutput, type InterruptionPolicy, type SpokenSentence, type TurnDetector } from "../turn/index.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
 import { CallerTurns, type TurnDecision } from "./caller-turns.js";
 import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
@@ -50,6 +35,8 @@ import { isPbxUrl } from "./sound-source.js";
 import { SpeculativeLlm } from "./speculative-llm.js";
 import { newUtterance, type Utterance } from "./utterance.js";
 import { UtteranceQueue } from "./utterance-queue.js";
+import { TurnMetric } from "./turn-metric.js";
+import { HeldNotices } from "./held-notices.js";
 import { SerialVoice } from "./voice.js";
 
 export type { CallerProcessor, SerialConversationOptions };
@@ -82,11 +69,9 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
 
   private readonly stages: AudioStages;
   /** Runner notifications waiting for the cleared mark of a barge-in (run at once if the call ends first). */
-  private readonly heldNotices = new Set<() => void>();
-  private readonly heldPlayIds = new Map<string, () => void>();
+  private readonly held = new HeldNotices();
 
-  /** The decided caller turn waiting for its first agent audio (the `turn` metric); times on the leg's clock. */
-  private pendingTurn: { timing: TurnTiming; early: boolean; llmFirstAtMs?: number; ttsTtfbMs?: number } | undefined;
+  private readonly turnMetric = new TurnMetric();
 
   private readonly waitInput: WaitInputTimer;
   /** `asrFinal` index of the next injectCallerText turn. */
@@ -160,7 +145,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       pbxPlayer: options.pbxPlayer,
       ended: () => this.end !== undefined,
       queue: () => this.queue.items,
-      pendingTurn: () => this.pendingTurn,
+      turnMetric: this.turnMetric,
       writeAgent: (playId, pcm) => this.writeAgent(playId, pcm),
       finishWriting: (u) => this.finishWriting(u),
       utteranceFailed: (u, err) => this.utteranceFailed(u, err),
@@ -285,7 +270,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       case "commit":
       case "reply":
         if (o.type === "reply") this.speculation.discard();
-        this.pendingTurn = { timing: o.timing, early: o.type === "commit" };
+        this.turnMetric.decided(o.timing, o.type === "commit");
         this.runner.handle({ type: "callerTurn", text: o.text });
         return;
     }
@@ -378,7 +363,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     try {
       switch (c.command) {
         case "tts":
-          this.llmResponded();
+          this.turnMetric.llmResponded(this.now);
           return this.run(c, true);
         case "play":
           return this.run(c, true);
@@ -399,15 +384,9 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     }
   }
 
-  /** The runner's first reply text after a caller turn: the `turn` metric's llmTtftMs. */
-  private llmResponded(): void {
-    const t = this.pendingTurn;
-    if (t && t.llmFirstAtMs === undefined) t.llmFirstAtMs = this.now;
-  }
-
   private onRunnerEvent(e: RunnerEvent): void {
     if (e.event === "variableChanged") return;
-    if (e.event === "llmDelta") this.llmResponded();
+    if (e.event === "llmDelta") this.turnMetric.llmResponded(this.now);
     if (e.event === "error") {
       this.emit({ event: "error", trackId: this.callId, sender: e.sender, code: e.code, error: e.error });
       if (e.sender === "llm") this.providerFailed();
@@ -498,7 +477,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         else if (c.text !== "") this.armIdleClose(u);
         return;
       }
-    } else if (fromRunner && c.playId !== undefined && this.heldPlayIds.has(c.playId)) {
+    } else if (fromRunner && c.playId !== undefined && this.held.has(c.playId)) {
       return; // the runner's reply was barged in; it has not been told yet (cleared mark pending)
     } else {
       if (!c.queue) this.replaceAll();
@@ -630,24 +609,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.cancelWaitInput();
     this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
     this.caller.playback({ type: "trackStart", atMs: e.atMs, playId: e.playId, interruptible: u.interruptible });
-    const t = this.pendingTurn;
-    if (t && u.fromRunner) {
-      this.pendingTurn = undefined;
-      const { speechEndMs, eouAtMs, transcriptAtMs } = t.timing;
-      // §4 `turn`: duration = caller stop -> first agent audio frame sent (firstAudioMs).
-      this.emit({
-        event: "metrics",
-        key: "turn",
-        duration: e.atMs - speechEndMs,
-        data: {
-          eouMs: eouAtMs - speechEndMs,
-          asrMs: transcriptAtMs - eouAtMs,
-          llmTtftMs: t.llmFirstAtMs !== undefined ? Math.max(0, t.llmFirstAtMs - transcriptAtMs) : null,
-          ttsTtfbMs: t.ttsTtfbMs ?? null,
-          early: t.early,
-        },
-      });
-    }
+    const metric = u.fromRunner ? this.turnMetric.firstAudio(e.atMs) : undefined;
+    if (metric) this.emit(metric);
   }
 
   protected onTrackEnd(e: TrackEndEvent): void {
@@ -682,17 +645,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       notify();
       return;
     }
-    let done = false;
-    const run = (): void => {
-      if (done) return;
-      done = true;
-      this.heldNotices.delete(run);
-      if (this.heldPlayIds.get(u.playId) === run) this.heldPlayIds.delete(u.playId);
-      notify();
-    };
-    this.heldNotices.add(run);
-    this.heldPlayIds.set(u.playId, run);
-    void after.then(run);
+    this.held.hold(u.playId, after, notify);
   }
 
   /** Waits until everything queued has been synthesised and played out, then ends the call. */
@@ -714,7 +667,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.speculation.discard();
     this.queue.clear(this.clock);
     this.cancelWaitInput();
-    for (const run of [...this.heldNotices]) run();
+    this.held.flush();
     this.runner.handle({ type: "hangup" });
     this.asrCtrl.abort();
     this.voice.wake();

@@ -13,6 +13,7 @@ import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { TtsProvider } from "../../providers/types.js";
 import { isPbxUrl, loadSoundSource } from "./sound-source.js";
 import { abortable } from "./speculative-llm.js";
+import type { TurnMetric } from "./turn-metric.js";
 import type { Utterance } from "./utterance.js";
 
 /** A looping `play` keeps about this much audio queued on the leg ahead of the playout. */
@@ -33,8 +34,8 @@ export interface VoiceHost {
   ended(): boolean;
   /** Utterances not yet ended, in playback order. */
   queue(): readonly Utterance[];
-  /** The decided caller turn waiting for its first agent audio (its `ttsTtfbMs` is set here). */
-  pendingTurn(): { ttsTtfbMs?: number } | undefined;
+  /** The `turn` metric (its ttsTtfbMs is measured here). */
+  readonly turnMetric: TurnMetric;
   writeAgent(playId: string, pcm: Int16Array): void;
   /** All of `u` was written (or there was nothing to write). */
   finishWriting(u: Utterance): void;
@@ -105,8 +106,7 @@ export class SerialVoice {
       const ctrl = u.ctrl;
       let samples = 0;
       // The `turn` metric's ttsTtfbMs: the first sentence of the reply to the pending caller turn.
-      const turn = u.fromRunner && this.h.pendingTurn()?.ttsTtfbMs === undefined ? this.h.pendingTurn() : undefined;
-      const requestedAt = this.h.leg.nowMs;
+      const firstAudio = u.fromRunner ? this.h.turnMetric.ttsRequested(this.h.leg.nowMs) : undefined;
       // A provider normally synthesises at the leg's rate already; otherwise one streaming resampler per sentence.
       let resampler: AlignedResampler | undefined;
       const write = (pcm: Int16Array) => {
@@ -117,7 +117,7 @@ export class SerialVoice {
         for await (const frame of abortable(tts.synthesize(sentence.text, { signal, voice: u.voice }), signal)) {
           if (ctrl.signal.aborted) break;
           if (stall.signal.aborted) throw stall.signal.reason as Error;
-          if (turn && turn.ttsTtfbMs === undefined && this.h.pendingTurn() === turn) turn.ttsTtfbMs = this.h.leg.nowMs - requestedAt;
+          firstAudio?.(this.h.leg.nowMs);
           this.h.clock.clearTimer(timer);
           timer = arm(false);
           if (frame.sampleRate === this.h.leg.agentRate) write(frame.pcm);
