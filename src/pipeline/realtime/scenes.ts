@@ -5,14 +5,15 @@
  *
  * The serial pipeline's PlaybookRunner drives an LLM it calls itself; a Realtime model speaks on its own, so this
  * keeps the runner's playbook semantics without its LLM loop, reusing the same parts: the scene prompt and tool
- * definitions (runner/prompt.ts), the HTTP tools (runner/http-tool.ts), the template context and the history and
- * snapshot shapes the post-call hook reads. Tags are not parsed from speech: the prompt asks for native tools only.
+ * definitions (runner/prompt.ts), the tool dispatcher with the HTTP tools (runner/tool-dispatch.ts), the template
+ * context and the history and snapshot shapes the post-call hook reads. Tags are not parsed from speech: the prompt
+ * asks for native tools only.
  */
 import type { Logger } from "../../log.js";
 import type { DtmfAction, Playbook, Scene } from "../../playbook/types.js";
-import { templateContext, isBuiltinVariable, isInternalVariable, type CallFacts } from "../../playbook/variables.js";
-import { buildSystemPrompt, buildTools, offeredBuiltins, isAllowedUrl, runHttpRequest, runHttpTool } from "../../playbook/runner/index.js";
-import type { ChatMessage, HistoryEntry, RunnerSnapshot, SceneTrigger, ToolDefinition, TransferRecord } from "../../playbook/runner/index.js";
+import { templateContext, isInternalVariable, type CallFacts } from "../../playbook/variables.js";
+import { buildSystemPrompt, buildTools, dispatchTool, isReferTarget, offeredBuiltins, parseToolArguments, resolveCollector, setRuntimeVariable } from "../../playbook/runner/index.js";
+import type { ChatMessage, HistoryEntry, RunnerSnapshot, SceneTrigger, ToolDefinition, ToolHost, ToolResult, TransferRecord } from "../../playbook/runner/index.js";
 import type { HttpDeps } from "../../playbook/runner/http-tool.js";
 
 /** What ends the call once the agent's speech before it has played out. */
@@ -146,83 +147,46 @@ export class RealtimeScenes {
     else this.transfers.push({ mode: "dialplan", target: t.target, ...(t.context ? { context: t.context } : {}), trigger, at });
   }
 
-  /** Runs one function call of the model. Never throws: failures are `{ok: false}` outputs for the model. */
+  /**
+   * Runs one function call of the model with the runner's dispatcher (the same checks, results and error texts);
+   * what a built-in does here is collected into the outcome for RealtimeConversation, except the scene switch, which
+   * happens at once. Never throws: failures are `{ok: false}` outputs for the model.
+   */
   async runTool(name: string, argsText: string): Promise<ToolOutcome> {
-    let args: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = JSON.parse(argsText === "" ? "{}" : argsText);
-      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) args = parsed as Record<string, unknown>;
-    } catch {
-      args = undefined;
-    }
-    const fail = (message: string, report = false): ToolOutcome => {
-      if (report) this.o.events.error({ sender: "tool", code: "TOOL_ERROR", error: `${name}: ${message}` });
-      return { ok: false, content: JSON.stringify({ error: message }) };
+    const effects: Omit<ToolOutcome, "ok" | "content"> = {};
+    const host: ToolHost = {
+      playbook: this.pb,
+      builtins: this.builtins,
+      http: this.httpDeps(),
+      render: (source, local) => this.render(source, local),
+      setVariable: (k, value) => this.setVariable(k, value),
+      error: (sender, code, error) => this.o.events.error({ sender, code, error }),
+      // A SIP/tel URI is a REFER; anything else a dialplan transfer (as the runner decides when it runs one).
+      terminal: (t) => {
+        effects.terminal = t.kind === "transfer" && isReferTarget(t.target) ? { kind: "refer", target: t.target } : t;
+      },
+      gotoScene: (scene) => {
+        this.switchScene(scene, "tool");
+        effects.sceneChanged = true;
+      },
+      play: (file) => {
+        effects.play = file;
+      },
+      sendDtmf: (digits) => {
+        effects.dtmf = digits;
+      },
+      // Only checked here: RealtimeConversation starts the collector once the output is sent.
+      collect: (collector, varName, prompt) => {
+        const found = resolveCollector(this.pb, collector, varName);
+        if (typeof found === "string") return false;
+        effects.collect = { collector: found.name, var: found.varName, prompt };
+        return true;
+      },
     };
-    const custom = this.pb.tools.find((t) => t.name === name);
-    if (custom) {
-      if (!args) return fail("invalid arguments: not a JSON object", true);
-      const schema = this.pb.toolArguments.get(custom.name);
-      const checked = schema ? schema.safeParse(args) : { success: true as const, data: args };
-      if (!checked.success) return fail(`invalid arguments: ${checked.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`, true);
-      const a = checked.data as Record<string, unknown>;
-      const out = await runHttpTool(custom, a, this.httpDeps());
-      if (out.error) return fail(out.error.message, true);
-      if (out.ok) for (const [k, source] of Object.entries(custom.setVars ?? {})) this.setVariable(k, this.render(source, { result: out.result, args: a }));
-      return { ok: out.ok, content: out.content };
-    }
-    const builtin = name === "refer_call" ? "transfer_call" : name;
-    if (!this.builtins.has(builtin)) return fail(`unknown tool "${name}"`);
-    if (!args) return fail("invalid arguments: not a JSON object");
-    const s = (k: string): string | undefined => (typeof args[k] === "string" ? (args[k] as string) : undefined);
-    const ok: ToolOutcome = { ok: true, content: JSON.stringify({ ok: true }) };
-    switch (builtin) {
-      case "hangup_call":
-        return { ...ok, terminal: { kind: "hangup", detail: s("reason") } };
-      case "transfer_call": {
-        const target = s("target");
-        if (!target) return fail("target is required");
-        // A SIP/tel URI is a REFER; anything else a dialplan transfer (as the runner decides).
-        const refer = s("mode") === "refer" || /^(sips?|tel):/i.test(target);
-        return { ...ok, terminal: refer ? { kind: "refer", target } : { kind: "transfer", target } };
-      }
-      case "goto_scene":
-        if (!this.pb.scenes.has(s("scene") ?? "")) return fail(`unknown scene; scenes: ${[...this.pb.scenes.keys()].join(", ")}`);
-        this.switchScene(s("scene"), "tool");
-        return { ...ok, sceneChanged: true };
-      case "play_audio": {
-        const file = s("file");
-        if (!file || !this.pb.playFiles.includes(file)) return fail(`unknown file; files: ${this.pb.playFiles.join(", ")}`);
-        return { ...ok, play: file };
-      }
-      case "set_variable": {
-        const value = args.value;
-        if (value === undefined || value === null) return fail("value is required");
-        const problem = this.setVariable(s("name"), typeof value === "string" ? value : JSON.stringify(value));
-        return problem ? fail(problem) : ok;
-      }
-      case "collect_digits": {
-        const collector = s("collector");
-        const varName = s("var");
-        if (!collector || !this.pb.collectors[collector] || !varName) return fail("unknown collector or missing var");
-        return { ...ok, collect: { collector, var: varName, prompt: s("prompt") } };
-      }
-      case "send_dtmf": {
-        const digits = s("digits") ?? "";
-        if (!/^[0-9*#A-Dw]+$/.test(digits)) return fail("digits must be 0-9, *, #, A-D or w");
-        return { ...ok, dtmf: digits };
-      }
-      case "http_request": {
-        const url = s("url");
-        if (!url) return fail("invalid arguments: url is required");
-        if (!isAllowedUrl(url, this.pb.settings.httpAllow ?? [])) return fail("the URL is not allowed by httpAllow", true);
-        const out = await runHttpRequest({ url, method: s("method"), body: args.body }, this.pb.settings.httpAllow ?? [], this.httpDeps());
-        if (out.error) this.o.events.error({ sender: "tool", code: "TOOL_ERROR", error: `http_request: ${out.error.message}` });
-        return { ok: out.ok, content: out.content };
-      }
-      default:
-        return fail(`unknown tool "${name}"`);
-    }
+    const outcome = (r: ToolResult): ToolOutcome => ({ ok: r.ok, content: r.content, ...effects });
+    const r = dispatchTool(host, name, parseToolArguments(argsText));
+    // A built-in has acted already: its outcome resolves as soon as before (no extra tick behind an await).
+    return r instanceof Promise ? r.then(outcome) : outcome(r);
   }
 
   /** A valid collector result (§2.10): the variable is set and the value kept for the post-call hook. */
@@ -231,14 +195,7 @@ export class RealtimeScenes {
   }
 
   private setVariable(name: string | undefined, value: string): string | undefined {
-    if (!name) return "a variable needs a name";
-    if (isBuiltinVariable(name)) {
-      const message = `"${name}" is a built-in variable and cannot be set`;
-      this.o.events.error({ sender: "playbook", code: "BAD_REQUEST", error: message });
-      return message;
-    }
-    this.runtime[name] = value;
-    return undefined;
+    return setRuntimeVariable(this.runtime, name, value, (error) => this.o.events.error({ sender: "playbook", code: "BAD_REQUEST", error }));
   }
 
   private httpDeps(): HttpDeps {

@@ -3,7 +3,7 @@
  * length, the inter-digit timeout or the overall timeout (counted from the end of the prompt), validation,
  * re-prompts with the error message, then one result. Timers go through the host, which owns the clock.
  */
-import type { Collector } from "../types.js";
+import type { Collector, Playbook } from "../types.js";
 import { DEFAULT_COLLECTOR } from "./prompt.js";
 
 export const DEFAULT_COLLECTOR_ERROR = "Sorry, that is not valid.";
@@ -22,6 +22,21 @@ export interface CollectorHost {
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
   done(result: CollectorResult): void;
+}
+
+/**
+ * The collector `name` of `pb`, to fill the variable `varName`; or, when there is no such collector or no variable
+ * name, the error text.
+ */
+export function resolveCollector(
+  pb: Pick<Playbook, "collectors">,
+  name: string | undefined,
+  varName: string | undefined,
+): { name: string; def: Collector; varName: string } | string {
+  const def = name === undefined ? undefined : pb.collectors[name];
+  if (!def || !name) return `unknown collector "${name ?? ""}"; collectors: ${Object.keys(pb.collectors).join(", ")}`;
+  if (!varName) return `collector "${name}" needs a variable name`;
+  return { name, def, varName };
 }
 
 export class CollectorRun {

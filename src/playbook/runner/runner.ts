@@ -8,25 +8,30 @@
  * Playout: each `tts`/`play` the runner issues is pending until its `agentSpeechEnded`; terminal actions
  * (hangup, refer, transfer) wait until nothing is pending, so everything said before them is heard.
  * LLM work (replies, tool rounds, continuations) runs one task at a time, in order.
+ *
+ * This file holds the call's state and the policy (inputs, scenes, turns, when a terminal action runs). The parts:
+ * reply.ts (one LLM reply: text, tags, tool calls), tool-dispatch.ts (the tools, shared with the Realtime pipeline),
+ * followup.ts (§2.11), collector.ts (§2.10), terminal.ts (the commands of hangup/refer/transfer), timers.ts.
  */
 import { pino, type Logger } from "pino";
-import { isAppError } from "../../errors.js";
 import type { DtmfAction, Playbook, Scene } from "../types.js";
-import { isBuiltinVariable, isInternalVariable, templateContext, type CallFacts } from "../variables.js";
-import { PausableTimer } from "../../util/pausable-timer.js";
-import { CollectorRun, type CollectorResult } from "./collector.js";
-import { isAllowedUrl, runHttpRequest, runHttpTool, type HttpDeps, type HttpOutcome } from "./http-tool.js";
+import { isInternalVariable, templateContext, type CallFacts } from "../variables.js";
+import { CollectorRun, resolveCollector, type CollectorResult } from "./collector.js";
+import { FollowupClock } from "./followup.js";
 import { buildSystemPrompt, buildTools, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_TOOL_ROUNDS, offeredBuiltins, trimHistory, type BuiltinTool } from "./prompt.js";
-import { ReplyParser, type ReplyItem } from "./tag-stream.js";
+import { closeSegment, Reply, runHttpTags, runToolCalls, streamReply, type Playout, type ReplyHost } from "./reply.js";
+import { terminalCommand, type Terminal } from "./terminal.js";
+import { RunnerTimers, type TimerRef } from "./timers.js";
+import { setRuntimeVariable } from "./tool-dispatch.js";
 import {
   systemScheduler,
   type ChatMessage,
   type HistoryEntry,
-  type LlmStreamEvent,
   type RunnerCommand,
   type RunnerEvent,
   type RunnerInput,
   type RunnerLlm,
+  type RunnerOptions,
   type RunnerSink,
   type RunnerSnapshot,
   type Scheduler,
@@ -35,73 +40,8 @@ import {
   type TransferRecord,
 } from "./types.js";
 
-export interface RunnerOptions {
-  playbook: Playbook;
-  /** The call's facts (built-in variables); `scene` is kept up to date by the runner. */
-  call: CallFacts;
-  llm: RunnerLlm;
-  sink: RunnerSink;
-  scheduler?: Scheduler;
-  /** Variable layers between front matter `variables` and the runtime ones: handler rule, then the call's own. */
-  variables?: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>;
-  /** `[log] timezone` for `date`, `time`, `weekday`. */
-  timeZone?: string;
-  log?: Logger;
-  /** For HTTP tools (tests may pass their own). */
-  fetch?: typeof fetch;
-  /**
-   * false: an application drives the call (a `/call` without a playbook or `llm` option). Caller turns are kept
-   * in the history (for a later `history`/LLM) but never answered. Default true.
-   */
-  respond?: boolean;
-}
-
-type Terminal =
-  | { kind: "hangup"; reason: "agent" | "maxFollowUp"; detail?: string | undefined }
-  | { kind: "refer"; target: string; trigger: TransferRecord["trigger"] }
-  | { kind: "transfer"; target: string; context?: string | undefined; trigger: TransferRecord["trigger"] };
-
-type ToolCall = Extract<LlmStreamEvent, { type: "tool_call" }>;
-
-interface Playout {
-  interruptible: boolean;
-}
-
-/** One streamed LLM reply. */
-class Reply {
-  readonly ctrl = new AbortController();
-  readonly parser = new ReplyParser();
-  /** Speech segments: a `<play>` in the middle of a reply closes one and the text after it opens another. */
-  readonly segments: { playId: string; text: string }[] = [];
-  open: string | undefined;
-  readonly toolCalls: ToolCall[] = [];
-  readonly http: { url: string; method?: string | undefined; body?: string | undefined }[] = [];
-  terminal: Terminal | undefined;
-  sceneChanged = false;
-  /** A `<collect>` ended the reply: further text is dropped. */
-  dropText = false;
-  /** Interrupted (barge-in or key action): no tool round, no continuation. */
-  cancelled = false;
-  entry: HistoryEntry | undefined;
-  /** Text heard when cut before the history entry existed. */
-  heard: string | undefined;
-
-  constructor(
-    readonly n: number,
-    public interruptible: boolean,
-  ) {}
-
-  get spoken(): string {
-    return this.segments.map((s) => s.text).join("");
-  }
-
-  /** What the caller heard when `playId` was cut after `heard`. */
-  heardUntil(playId: string, heard: string): string {
-    const i = this.segments.findIndex((s) => s.playId === playId);
-    if (i < 0) return this.spoken;
-    return this.segments.slice(0, i).map((s) => s.text).join("") + heard;
-  }
-}
+/** Kept importable from here (the index and tests import it with the runner). */
+export type { RunnerOptions };
 
 const silentLog = pino({ level: "silent" });
 
@@ -138,17 +78,12 @@ export class PlaybookRunner {
   private ending = false;
   private started = false;
   private stopped = false;
-  private paused = false;
   private readonly stopCtrl = new AbortController();
-  private readonly timers = new Set<{ handle: unknown }>();
-
+  private readonly timers: RunnerTimers;
   /** The follow-up countdown (§2.11): on the runner's timers, so `stop` ends it with the rest. */
-  private readonly followupTimer = new PausableTimer<{ handle: unknown }>(
-    { now: () => this.clock.now(), set: (fn, ms) => this.setTimer(fn, ms), clear: (t) => this.clearTimer(t) },
-    () => this.onFollowupTimer(),
-  );
-  private followupCount = 0;
-  private followupTotal = 0;
+  private readonly followup: FollowupClock<TimerRef>;
+  /** What a reply (its text, tags, tool calls) touches and does: reply.ts. */
+  private readonly out: ReplyHost;
 
   /** See RunnerOptions.respond. */
   readonly respond: boolean;
@@ -160,6 +95,8 @@ export class PlaybookRunner {
     this.llm = opts.llm;
     this.sink = opts.sink;
     this.clock = opts.scheduler ?? systemScheduler;
+    this.timers = new RunnerTimers(this.clock);
+    this.followup = new FollowupClock<TimerRef>(this.timers, () => this.onFollowupTimer());
     this.layers = opts.variables ?? [];
     this.timeZone = opts.timeZone;
     this.log = opts.log ?? silentLog;
@@ -167,6 +104,29 @@ export class PlaybookRunner {
     this.toolDefs = buildTools(this.pb, this.call.callType);
     this.builtins = offeredBuiltins(this.pb, this.call.callType);
     this.current = this.pb.scenes.get(this.pb.initialScene) as Scene;
+    this.out = {
+      playbook: this.pb,
+      builtins: this.builtins,
+      playouts: this.playouts,
+      replies: this.replies,
+      ending: () => this.ending,
+      stopped: () => this.stopped,
+      now: () => this.clock.now(),
+      http: () => ({ fetch: this.fetchFn, render: (s, local) => this.render(s, local), signal: this.stopCtrl.signal }),
+      command: (c) => this.command(c),
+      emit: (e) => this.emit(e),
+      error: (sender, code, message) => this.error(sender, code, message),
+      addHistory: (message, extra) => this.addHistory(message, extra),
+      render: (source, local) => this.render(source, local),
+      say: (source, interruptible) => void this.say(source, { interruptible }),
+      setTimer: (fn, ms) => this.timers.set(fn, ms),
+      clearTimer: (t) => this.timers.clear(t as TimerRef),
+      cancelFollowup: () => this.followup.cancel(),
+      switchScene: (to, trigger) => this.switchScene(to, trigger),
+      playFile: (file, interruptible) => this.playFile(file, interruptible),
+      setVariable: (name, value, source) => this.setVariable(name, value, source),
+      startCollector: (name, varName, prompt) => this.startCollector(name, varName, prompt),
+    };
   }
 
   // ---------------------------------------------------------------------------------------------- public
@@ -208,16 +168,18 @@ export class PlaybookRunner {
       case "agentSpeechEnded":
         return this.onSpeechEnded(input.playId, input.interrupted === true, input.heard);
       case "callerSpeechStarted":
-        this.resetFollowup();
+        this.followup.reset();
         return;
       case "callerTurn":
         return this.onCallerTurn(input.text);
       case "dtmf":
         return this.onDtmf(input.digit);
       case "paused":
-        return this.pause();
+        return this.followup.pause();
       case "resumed":
-        return this.resume();
+        // Continue what was left of the countdown, unless a collector or a terminal action took over meanwhile.
+        if (this.followup.resume(!this.ending && !this.collector)) this.maybeArmFollowup();
+        return;
       case "transferFailed":
         this.ending = false;
         this.addHistory({ role: "system", content: `[the transfer failed${input.reason ? `: ${input.reason}` : ""}]` });
@@ -238,9 +200,8 @@ export class PlaybookRunner {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of this.timers) this.clock.clearTimeout(t.handle);
-    this.timers.clear();
-    this.followupTimer.cancel();
+    this.timers.stop();
+    this.followup.cancel();
     this.collector?.cancel();
     this.collector = undefined;
     this.generating?.ctrl.abort();
@@ -265,7 +226,7 @@ export class PlaybookRunner {
       collected: { ...this.collected },
       transfers: [...this.transfers],
       history: this.history.map((h) => ({ ...h })),
-      followUps: this.followupTotal,
+      followUps: this.followup.total,
     };
   }
 
@@ -284,25 +245,9 @@ export class PlaybookRunner {
     this.emit({ event: "error", sender, code, error: message });
   }
 
-  private setTimer(fn: () => void, ms: number): { handle: unknown } {
-    const t: { handle: unknown } = { handle: undefined };
-    t.handle = this.clock.setTimeout(() => {
-      this.timers.delete(t);
-      if (!this.stopped) fn();
-    }, ms);
-    this.timers.add(t);
-    return t;
-  }
-
-  private clearTimer(t: { handle: unknown } | undefined): void {
-    if (!t) return;
-    this.clock.clearTimeout(t.handle);
-    this.timers.delete(t);
-  }
-
   private enqueue(task: () => Promise<void> | void): void {
     this.pendingTasks++;
-    this.cancelFollowupTimer();
+    this.followup.cancel();
     this.work = this.work
       .then(async () => {
         if (!this.stopped) await task();
@@ -357,15 +302,9 @@ export class PlaybookRunner {
   }
 
   private setVariable(name: string | undefined, value: string, source: "set_var" | "collector" | "tool"): string | undefined {
-    if (!name) return "a variable needs a name";
-    if (isBuiltinVariable(name)) {
-      const message = `"${name}" is a built-in variable and cannot be set`;
-      this.error("playbook", "BAD_REQUEST", message);
-      return message;
-    }
-    this.runtime[name] = value;
-    if (!isInternalVariable(name)) this.emit({ event: "variableChanged", name, value, source });
-    return undefined;
+    const problem = setRuntimeVariable(this.runtime, name, value, (message) => this.error("playbook", "BAD_REQUEST", message));
+    if (problem === undefined && name && !isInternalVariable(name)) this.emit({ event: "variableChanged", name, value, source });
+    return problem;
   }
 
   // ---------------------------------------------------------------------------------------------- scenes
@@ -374,7 +313,7 @@ export class PlaybookRunner {
     this.current = scene;
     this.visited.push(scene.id);
     this.systemPrompt = buildSystemPrompt(this.pb, scene, this.call.callType, (s) => this.render(s));
-    this.cancelFollowupTimer();
+    this.followup.cancel();
     for (const p of scene.plays) this.playFile(p.file, p.interruptible);
   }
 
@@ -400,29 +339,17 @@ export class PlaybookRunner {
     this.collector?.onPlayEnded(playId);
     if (interrupted) {
       const reply = this.replies.get(playId);
-      if (reply) {
-        const content = reply.heardUntil(playId, heard ?? "");
-        reply.cancelled = true;
-        reply.ctrl.abort();
-        if (reply.entry) {
-          const m = reply.entry.message as Extract<ChatMessage, { role: "assistant" }>;
-          m.content = content === "" && m.toolCalls ? null : content;
-          reply.entry.interrupted = true;
-        } else reply.heard = content;
-      }
+      reply?.cut(playId, heard ?? "");
       // A barge-in also cancels a continuation or tool round being generated after the cut utterance.
       const running = this.generating;
-      if (running && running !== reply && running.interruptible && reply) {
-        running.cancelled = true;
-        running.ctrl.abort();
-      }
+      if (running && running !== reply && running.interruptible && reply) running.cancel();
     }
     this.checkTerminal();
     this.maybeArmFollowup();
   }
 
   private onCallerTurn(text: string): void {
-    this.resetFollowup();
+    this.followup.reset();
     if (this.ending || text.trim() === "") return;
     if (this.collector) {
       if (!this.collector.interruptible) return;
@@ -441,7 +368,7 @@ export class PlaybookRunner {
   }
 
   private onDtmf(digit: string): void {
-    this.resetFollowup();
+    this.followup.reset();
     if (this.collector) {
       this.collector.onDigit(digit);
       return;
@@ -474,83 +401,54 @@ export class PlaybookRunner {
   /** Cancels the reply being generated and, when all that is playing may be cut, gracefully interrupts playback. */
   private interruptPlayback(): void {
     const reply = this.generating;
-    if (reply && reply.interruptible) {
-      reply.cancelled = true;
-      reply.ctrl.abort();
-    }
+    if (reply && reply.interruptible) reply.cancel();
     const playing = [...this.playouts.values()];
     if (playing.length > 0 && playing.every((p) => p.interruptible)) this.command({ command: "interrupt", graceful: true });
   }
 
   // ---------------------------------------------------------------------------------------------- follow-up (§2.11)
 
-  private cancelFollowupTimer(): void {
-    this.followupTimer.cancel();
-  }
-
-  private resetFollowup(): void {
-    this.cancelFollowupTimer();
-    this.followupCount = 0;
-  }
-
+  /** Arms the countdown once the agent is idle: nothing queued, generating, playing, collecting or ending. */
   private maybeArmFollowup(): void {
     const f = this.current.followup;
-    if (!f || !this.started || this.stopped || this.ending || this.paused || this.collector || this.generating) return;
-    if (this.pendingTasks > 0 || this.playouts.size > 0 || this.followupTimer.running) return;
-    this.followupTimer.start(f.timeout);
-  }
-
-  private pause(): void {
-    if (this.paused) return;
-    this.paused = true;
-    this.followupTimer.pause();
-  }
-
-  private resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    if (!this.ending && !this.collector && this.followupTimer.resume()) return;
-    this.followupTimer.cancel();
-    this.maybeArmFollowup();
+    if (!f || !this.started || this.stopped || this.ending || this.collector || this.generating) return;
+    if (this.pendingTasks > 0 || this.playouts.size > 0) return;
+    this.followup.arm(f.timeout);
   }
 
   private onFollowupTimer(): void {
     const f = this.current.followup;
     if (!f) return;
-    if (this.followupCount < f.max) {
-      this.followupCount++;
-      this.followupTotal++;
-      if (f.text !== undefined) {
-        if (this.say(f.text, { interruptible: true, playId: this.nextId("followup") }) === undefined) this.maybeArmFollowup();
-      } else {
-        this.addHistory({ role: "system", content: `[the caller has been silent for ${Math.round(f.timeout / 1000)} seconds]` });
+    const next = this.followup.next(f);
+    switch (next.kind) {
+      case "say":
+        if (this.say(next.text, { interruptible: true, playId: this.nextId("followup") }) === undefined) this.maybeArmFollowup();
+        return;
+      case "note":
+        this.addHistory({ role: "system", content: next.text });
         this.enqueue(() => this.llmTurn(true));
-      }
-      return;
+        return;
+      case "goodbye":
+        this.ending = true;
+        if (next.text !== undefined) this.say(next.text, { interruptible: false });
+        this.scheduleTerminal({ kind: "hangup", reason: "maxFollowUp" });
     }
-    this.ending = true;
-    if (f.goodbye !== undefined) this.say(f.goodbye, { interruptible: false });
-    this.scheduleTerminal({ kind: "hangup", reason: "maxFollowUp" });
   }
 
   // ---------------------------------------------------------------------------------------------- collectors (§2.10)
 
   private startCollector(name: string | undefined, varName: string | undefined, prompt: string | undefined): boolean {
-    const def = name === undefined ? undefined : this.pb.collectors[name];
-    if (!def || !name) {
-      this.error("playbook", "BAD_REQUEST", `unknown collector "${name ?? ""}"; collectors: ${Object.keys(this.pb.collectors).join(", ")}`);
+    const found = resolveCollector(this.pb, name, varName);
+    if (typeof found === "string") {
+      this.error("playbook", "BAD_REQUEST", found);
       return false;
     }
-    if (!varName) {
-      this.error("playbook", "BAD_REQUEST", `collector "${name}" needs a variable name`);
-      return false;
-    }
-    this.cancelFollowupTimer();
+    this.followup.cancel();
     this.collector?.cancel();
-    const run = new CollectorRun(name, def, varName, prompt ?? def.prompt, {
+    const run = new CollectorRun(found.name, found.def, found.varName, prompt ?? found.def.prompt, {
       say: (source) => this.say(source, { interruptible: false }),
-      setTimer: (fn, ms) => this.setTimer(fn, ms),
-      clearTimer: (t) => this.clearTimer(t as { handle: unknown }),
+      setTimer: (fn, ms) => this.timers.set(fn, ms),
+      clearTimer: (t) => this.timers.clear(t as TimerRef),
       done: (result) => this.onCollected(run, result),
     });
     this.collector = run;
@@ -580,7 +478,7 @@ export class PlaybookRunner {
       return;
     }
     this.ending = true;
-    this.cancelFollowupTimer();
+    this.followup.cancel();
     this.pendingTerminal = t;
     this.checkTerminal();
   }
@@ -590,26 +488,13 @@ export class PlaybookRunner {
     const t = this.pendingTerminal;
     if (!t || this.stopped || this.playouts.size > 0 || this.generating) return;
     this.pendingTerminal = undefined;
+    const headers: Record<string, string> = {};
     if (t.kind === "hangup") {
-      const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(this.pb.settings.sip?.hangupHeaders ?? {})) headers[k] = this.render(v, { reason: t.reason });
-      this.command({
-        command: "hangup",
-        reason: t.reason,
-        initiator: "agent",
-        ...(t.detail ? { detail: t.detail } : {}),
-        ...(Object.keys(headers).length ? { headers } : {}),
-      });
-      return;
     }
-    const at = this.clock.now();
-    if (t.kind === "refer" || /^(sips?|tel):/i.test(t.target)) {
-      this.transfers.push({ mode: "refer", target: t.target, trigger: t.trigger, at });
-      this.command({ command: "refer", callee: t.target });
-    } else {
-      this.transfers.push({ mode: "dialplan", target: t.target, ...(t.context ? { context: t.context } : {}), trigger: t.trigger, at });
-      this.command({ command: "transfer", target: t.target, ...(t.context ? { context: t.context } : {}), mode: "dialplan" });
-    }
+    const { command, transfer } = terminalCommand(t, this.clock.now(), headers);
+    if (transfer) this.transfers.push(transfer);
+    this.command(command);
   }
 
   // ---------------------------------------------------------------------------------------------- LLM turns (§4)
@@ -622,10 +507,10 @@ export class PlaybookRunner {
       const reply = await this.generate(interruptible);
       if (reply.cancelled || this.stopped) return;
       let again = false;
-      if (reply.toolCalls.length > 0) again = !(await this.runTools(reply));
+      if (reply.toolCalls.length > 0) again = !(await runToolCalls(this.out, reply));
       if (reply.cancelled || this.stopped) return;
       if (reply.http.length > 0 && !reply.dropText && !reply.terminal) {
-        await this.runHttpTags(reply);
+        await runHttpTags(this.out, reply);
         again = true;
       }
       if (reply.terminal) {
@@ -641,267 +526,26 @@ export class PlaybookRunner {
   private async generate(interruptible: boolean): Promise<Reply> {
     const reply = new Reply(++this.seq, interruptible);
     this.generating = reply;
-    this.cancelFollowupTimer();
+    this.followup.cancel();
     const llm = this.pb.settings.llm;
     try {
-      const stream = this.llm.chat({
-        messages: this.messages(),
-        tools: this.toolDefs.length > 0 ? this.toolDefs : undefined,
-        signal: AbortSignal.any([reply.ctrl.signal, this.stopCtrl.signal]),
-        temperature: llm?.temperature,
-        maxTokens: llm?.maxTokens,
-        timeoutMs: llm?.timeoutMs,
-      });
-      for await (const ev of stream) {
-        if (reply.ctrl.signal.aborted || this.stopped) break;
-        if (ev.type === "text") {
-          for (const item of reply.parser.push(ev.delta)) this.onItem(reply, item);
-        } else if (ev.type === "tool_call") {
-          if (!reply.dropText) reply.toolCalls.push(ev);
-        } else break;
-        if (reply.dropText) {
-          reply.ctrl.abort();
-          break;
-        }
-      }
-      if (!reply.cancelled && !this.stopped) for (const item of reply.parser.end()) this.onItem(reply, item);
-    } catch (err) {
-      if (!reply.cancelled && !this.stopped && !reply.dropText) {
-        const code = isAppError(err) && (err.code === "TIMEOUT" || err.code === "PROVIDER_ERROR") ? err.code : "PROVIDER_ERROR";
-        this.error("llm", code, (err as Error).message ?? String(err));
-      }
+      await streamReply(this.out, reply, () =>
+        this.llm.chat({
+          messages: this.messages(),
+          tools: this.toolDefs.length > 0 ? this.toolDefs : undefined,
+          signal: AbortSignal.any([reply.ctrl.signal, this.stopCtrl.signal]),
+          temperature: llm?.temperature,
+          maxTokens: llm?.maxTokens,
+          timeoutMs: llm?.timeoutMs,
+        }),
+      );
     } finally {
       this.generating = undefined;
     }
-    this.closeSegment(reply);
-    const content = reply.cancelled ? (reply.heard ?? reply.spoken) : reply.spoken;
-    const toolCalls = reply.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.argumentsText ?? JSON.stringify(c.arguments ?? {}) }));
-    if (content !== "" || toolCalls.length > 0) {
-      reply.entry = this.addHistory(
-        { role: "assistant", content: content === "" ? null : content, ...(toolCalls.length ? { toolCalls } : {}) },
-        reply.cancelled ? { interrupted: true } : {},
-      );
-    }
+    // Closed once the reply is no longer the one generating (a playout ending now may run a terminal action).
+    closeSegment(this.out, reply);
+    const message = reply.message();
+    if (message) reply.entry = this.addHistory(message, reply.cancelled ? { interrupted: true } : {});
     return reply;
-  }
-
-  private onItem(reply: Reply, item: ReplyItem): void {
-    if (item.type === "error") {
-      this.error("playbook", "BAD_REQUEST", `ignored a malformed tag ${item.raw}: ${item.message}`);
-      return;
-    }
-    if (reply.dropText) return;
-    if (item.type === "text") this.speak(reply, item.text);
-    else this.applyTag(reply, item.name, item.attrs);
-  }
-
-  private speak(reply: Reply, text: string): void {
-    if (text === "") return;
-    let playId = reply.open;
-    if (!playId) {
-      playId = reply.segments.length === 0 ? `r-${reply.n}` : `r-${reply.n}.${reply.segments.length + 1}`;
-      reply.open = playId;
-      reply.segments.push({ playId, text: "" });
-      this.replies.set(playId, reply);
-      this.playouts.set(playId, { interruptible: reply.interruptible });
-    }
-    (reply.segments.at(-1) as { text: string }).text += text;
-    this.command({ command: "tts", text, playId, streaming: true, interruptible: reply.interruptible, queue: true });
-    this.emit({ event: "llmDelta", playId, text });
-  }
-
-  private closeSegment(reply: Reply): void {
-    if (!reply.open) return;
-    this.command({ command: "tts", text: "", playId: reply.open, endOfStream: true, interruptible: reply.interruptible, queue: true });
-    reply.open = undefined;
-  }
-
-  /** A terminal action from the reply: the first wins; from here on the reply cannot be interrupted. */
-  private replyTerminal(reply: Reply, t: Terminal): void {
-    if (reply.terminal || this.ending) {
-      this.error("playbook", "BAD_REQUEST", `a second terminal action (${t.kind}) in one reply was ignored`);
-      return;
-    }
-    reply.terminal = t;
-    reply.interruptible = false;
-    if (reply.open) {
-      const p = this.playouts.get(reply.open);
-      if (p) p.interruptible = false;
-    }
-    this.cancelFollowupTimer();
-  }
-
-  private applyTag(reply: Reply, name: string, a: Record<string, string>): void {
-    switch (name) {
-      case "hangup":
-        return this.replyTerminal(reply, { kind: "hangup", reason: "agent", detail: a.reason });
-      case "refer":
-        if (!a.to) return this.error("playbook", "BAD_REQUEST", "<refer> needs to");
-        return this.replyTerminal(reply, { kind: "refer", target: a.to, trigger: "llm" });
-      case "transfer":
-        if (!a.to) return this.error("playbook", "BAD_REQUEST", "<transfer> needs to");
-        return this.replyTerminal(reply, { kind: "transfer", target: a.to, context: a.context, trigger: "llm" });
-      case "goto":
-        if (this.switchScene(a.scene, "llm")) reply.sceneChanged = true;
-        return;
-      case "play":
-        if (!a.file) return this.error("playbook", "BAD_REQUEST", "<play> needs file");
-        this.closeSegment(reply);
-        return this.playFile(a.file, a.interruptible === "true");
-      case "set_var":
-        if (a.value === undefined) return this.error("playbook", "BAD_REQUEST", "<set_var> needs value");
-        this.setVariable(a.key ?? a.name, a.value, "set_var");
-        return;
-      case "collect":
-        this.closeSegment(reply);
-        if (this.startCollector(a.type, a.var, a.prompt)) reply.dropText = true;
-        return;
-      case "http":
-        if (!a.url || !isAllowedUrl(a.url, this.pb.settings.httpAllow ?? [])) {
-          return this.error("playbook", "BAD_REQUEST", `<http url="${a.url ?? ""}"> ignored: the URL is not allowed by httpAllow`);
-        }
-        reply.http.push({ url: a.url, method: a.method, body: a.body });
-        return;
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------- tools (§4.3, §2.14)
-
-  private httpDeps(): HttpDeps {
-    return { fetch: this.fetchFn, render: (s, local) => this.render(s, local), signal: this.stopCtrl.signal };
-  }
-
-  /** `<http>` results as tool-style system messages. */
-  private async runHttpTags(reply: Reply): Promise<void> {
-    for (const h of reply.http) {
-      const method = (h.method ?? "GET").toUpperCase();
-      const out = await runHttpRequest({ url: h.url, method, body: h.body }, this.pb.settings.httpAllow ?? [], this.httpDeps());
-      if (this.stopped) return;
-      if (!out.ok && out.error) this.error("tool", "TOOL_ERROR", out.error.message);
-      this.addHistory({ role: "system", content: `[http ${method} ${h.url} result: ${out.content}]` }, { name: "http" });
-    }
-  }
-
-  /** Runs the reply's tool calls (custom HTTP tools in parallel, the rest in order). True when the turn ends here. */
-  private async runTools(reply: Reply): Promise<boolean> {
-    const results: Promise<{ ok: boolean; content: string }>[] = [];
-    let endTurn = false;
-    const started = this.clock.now();
-    for (const call of reply.toolCalls) {
-      this.emit({ event: "functionCall", callId: call.id, name: call.name, arguments: call.argumentsText ?? JSON.stringify(call.arguments ?? {}) });
-      const custom = this.pb.tools.find((t) => t.name === call.name);
-      if (custom) {
-        results.push(this.runCustomTool(custom, call));
-        continue;
-      }
-      if (call.name === "http_request" && this.builtins.has("http_request")) {
-        results.push(this.runHttpRequestTool(call));
-        continue;
-      }
-      const r = this.runBuiltin(call, reply);
-      if (r.endTurn) endTurn = true;
-      results.push(Promise.resolve(r));
-    }
-    const settled = await Promise.all(results);
-    if (this.stopped) return true;
-    reply.toolCalls.forEach((call, i) => {
-      const r = settled[i] as { ok: boolean; content: string };
-      this.addHistory({ role: "tool", toolCallId: call.id, content: r.content }, { name: call.name });
-      this.emit({ event: "functionResult", callId: call.id, name: call.name, ok: r.ok, result: r.content.slice(0, 2000), durationMs: this.clock.now() - started });
-    });
-    return endTurn || reply.dropText;
-  }
-
-  private async runCustomTool(tool: Playbook["tools"][number], call: ToolCall): Promise<{ ok: boolean; content: string }> {
-    const fail = (message: string) => {
-      this.error("tool", "TOOL_ERROR", `${tool.name}: ${message}`);
-      return { ok: false, content: JSON.stringify({ error: message }) };
-    };
-    if (call.error || !call.arguments) return fail("invalid arguments: not a JSON object");
-    const schema = this.pb.toolArguments.get(tool.name);
-    const parsed = schema ? schema.safeParse(call.arguments) : { success: true as const, data: call.arguments };
-    if (!parsed.success) {
-      return fail(`invalid arguments: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
-    }
-    const args = parsed.data as Record<string, unknown>;
-    let filler: { handle: unknown } | undefined;
-    if (tool.filler) {
-      const source = tool.filler;
-      filler = this.setTimer(() => this.say(source, { interruptible: true }), tool.fillerAfterMs ?? 1500);
-    }
-    let out: HttpOutcome;
-    try {
-      out = await runHttpTool(tool, args, this.httpDeps());
-    } finally {
-      this.clearTimer(filler);
-    }
-    if (out.error) return fail(out.error.message);
-    if (out.ok) {
-      for (const [name, source] of Object.entries(tool.setVars ?? {})) this.setVariable(name, this.render(source, { result: out.result, args }), "tool");
-    }
-    return { ok: out.ok, content: out.content };
-  }
-
-  private async runHttpRequestTool(call: ToolCall): Promise<{ ok: boolean; content: string }> {
-    const a = call.arguments;
-    if (call.error || !a || typeof a.url !== "string") return { ok: false, content: JSON.stringify({ error: "invalid arguments: url is required" }) };
-    const out = await runHttpRequest(
-      { url: a.url, method: typeof a.method === "string" ? a.method : undefined, body: a.body },
-      this.pb.settings.httpAllow ?? [],
-      this.httpDeps(),
-    );
-    if (out.error) this.error("tool", "TOOL_ERROR", `http_request: ${out.error.message}`);
-    return { ok: out.ok, content: out.content };
-  }
-
-  /** The built-in tools; unknown or not offered names are errors for the model. */
-  private runBuiltin(call: ToolCall, reply: Reply): { ok: boolean; content: string; endTurn?: boolean } {
-    const name = (call.name === "refer_call" ? "transfer_call" : call.name) as BuiltinTool;
-    const ok = { ok: true, content: JSON.stringify({ ok: true }) };
-    const fail = (message: string) => ({ ok: false, content: JSON.stringify({ error: message }) });
-    if (!this.builtins.has(name)) return fail(`unknown tool "${call.name}"`);
-    if (call.error || !call.arguments) return fail("invalid arguments: not a JSON object");
-    const a = call.arguments;
-    const str = (k: string) => (typeof a[k] === "string" ? (a[k] as string) : undefined);
-    switch (name) {
-      case "hangup_call":
-        this.replyTerminal(reply, { kind: "hangup", reason: "agent", detail: str("reason") });
-        return { ...ok, endTurn: true };
-      case "transfer_call": {
-        const target = str("target");
-        if (!target) return fail("target is required");
-        const mode = str("mode");
-        this.replyTerminal(reply, mode === "refer" ? { kind: "refer", target, trigger: "tool" } : { kind: "transfer", target, trigger: "tool" });
-        return { ...ok, endTurn: true };
-      }
-      case "goto_scene":
-        if (!this.pb.scenes.has(str("scene") ?? "")) return fail(`unknown scene; scenes: ${[...this.pb.scenes.keys()].join(", ")}`);
-        this.switchScene(str("scene"), "tool");
-        return ok;
-      case "play_audio": {
-        const file = str("file");
-        if (!file || !this.pb.playFiles.includes(file)) return fail(`unknown file; files: ${this.pb.playFiles.join(", ")}`);
-        this.playFile(file, false);
-        return ok;
-      }
-      case "set_variable": {
-        const value = a.value;
-        if (value === undefined || value === null) return fail("value is required");
-        const problem = this.setVariable(str("name"), typeof value === "string" ? value : JSON.stringify(value), "set_var");
-        return problem ? fail(problem) : ok;
-      }
-      case "collect_digits":
-        if (!this.startCollector(str("collector"), str("var"), str("prompt"))) return fail("unknown collector or missing var");
-        reply.dropText = true;
-        return { ...ok, endTurn: true };
-      case "send_dtmf": {
-        const digits = str("digits") ?? "";
-        if (!/^[0-9*#A-Dw]+$/.test(digits)) return fail("digits must be 0-9, *, #, A-D or w");
-        this.command({ command: "dtmf", digits });
-        return ok;
-      }
-      case "http_request":
-        return fail("internal: http_request is asynchronous");
-    }
   }
 }

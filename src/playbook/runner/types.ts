@@ -1,8 +1,11 @@
 /**
- * The scene runner's seams: what it receives (call events, an LLM, a clock) and what it produces (the
+ * The scene runner's seams: what it receives (its options, call events, an LLM, a clock) and what it produces (the
  * commands of ws-call-api.md §3 and the playbook events of §4). Nothing here knows about audio or a PBX.
  */
+import type { Logger } from "pino";
 import type { ChatMessage, ChatRequest, LlmEvent, LlmProvider, ToolCallRef, ToolDefinition } from "../../providers/types.js";
+import type { Playbook } from "../types.js";
+import type { CallFacts } from "../variables.js";
 
 // ------------------------------------------------------------------------------------------------ LLM
 // The runner needs only `chat` of an LLM provider; the message and event shapes are the providers' own.
@@ -26,6 +29,29 @@ export const systemScheduler: Scheduler = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+// ------------------------------------------------------------------------------------------------ options
+
+export interface RunnerOptions {
+  playbook: Playbook;
+  /** The call's facts (built-in variables); `scene` is kept up to date by the runner. */
+  call: CallFacts;
+  llm: RunnerLlm;
+  sink: RunnerSink;
+  scheduler?: Scheduler;
+  /** Variable layers between front matter `variables` and the runtime ones: handler rule, then the call's own. */
+  variables?: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>;
+  /** `[log] timezone` for `date`, `time`, `weekday`. */
+  timeZone?: string;
+  log?: Logger;
+  /** For HTTP tools (tests may pass their own). */
+  fetch?: typeof fetch;
+  /**
+   * false: an application drives the call (a `/call` without a playbook or `llm` option). Caller turns are kept
+   * in the history (for a later `history`/LLM) but never answered. Default true.
+   */
+  respond?: boolean;
+}
 
 // ------------------------------------------------------------------------------------------------ outputs
 
