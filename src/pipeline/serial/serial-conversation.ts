@@ -26,26 +26,22 @@ import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../pl
 import { createVadEngine } from "../../vad/index.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
 import { CallerVad, ConversationCore, WaitInputTimer, type CoreEvents } from "../core/index.js";
-import { heardText, type InterruptionOutput, type InterruptionPolicy, type SpokenSentence, type TurnDetector } from "../turn/index.js";
+import type { InterruptionOutput, InterruptionPolicy, TurnDetector } from "../turn/index.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
 import { CallerTurns, type TurnDecision } from "./caller-turns.js";
-import { OPEN_UTTERANCE_IDLE_MS, pcmFromBase64, speakableText, validateCommand } from "./commands.js";
+import { validateCommand } from "./commands.js";
 import type { CallerProcessor, SerialConversationOptions } from "./options.js";
 import { isPbxUrl } from "./sound-source.js";
 import { SpeculativeLlm } from "./speculative-llm.js";
-import { newUtterance, type Utterance } from "./utterance.js";
+import { appendToUtterance, newUtterance, updateOpenUtterance, type Utterance } from "./utterance.js";
 import { UtteranceQueue } from "./utterance-queue.js";
 import { TurnMetric } from "./turn-metric.js";
 import { HeldNotices } from "./held-notices.js";
 import { SerialVoice } from "./voice.js";
 
-export type { CallerProcessor, SerialConversationOptions };
-/** The finished recording of a call (ws-call-api §7 call object `recording`). */
-export type { RecordingInfo };
+// Re-exported for the call layer and the tests: the options, the recording (§7 call `recording`), control requests.
+export type { CallerProcessor, ControlRequest, RecordingInfo, SerialConversationOptions };
 export { recordingName };
-
-/** Refer/transfer/DTMF out: things only the call layer (CallControl) can do. */
-export type { ControlRequest };
 
 export type SerialConversationEvents = CoreEvents & {
   /** The recording was closed (after `hangup`, before `closed` resolves). */
@@ -124,6 +120,9 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler });
     this.queue = new UtteranceQueue({
       leg: this.leg,
+      clock: this.clock,
+      log: this.log,
+      ended: () => this.end !== undefined,
       pbxPlayer: options.pbxPlayer,
       nextSeq: () => ++this.seq,
       interruption: (playId, reason, heard) => this.emitInterruption(playId, reason, heard),
@@ -132,6 +131,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         this.caller.playback({ type: "trackEnd", atMs: this.now, playId }, false);
       },
       stoppedByCommand: (u) => this.startWaitInput(u),
+      speechEnded: (u, heard, after) => this.speechEnded(u, true, heard, after),
+      wake: () => this.voice.wake(),
     });
     this.voice = new SerialVoice({
       leg: this.leg,
@@ -296,64 +297,15 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       if (this.end) return;
       if (o.type === "bargeIn") {
         if (this.paused) continue;
-        if (o.trigger === "vad") this.suspendAll(o.fadeOutMs);
-        else this.stopAll("bargeIn", o.fadeOutMs, true);
+        if (o.trigger === "vad") this.queue.holdAll(o.fadeOutMs);
+        else this.queue.stopAll("bargeIn", o.fadeOutMs, true);
       } else if (o.type === "falseInterruption") {
-        if (o.resume) this.resumeSuspended();
-        else this.finalizeSuspended();
+        if (o.resume) this.queue.resumeHeld();
+        else this.queue.releaseHeld();
       } else {
-        this.finalizeSuspended();
+        this.queue.releaseHeld();
       }
     }
-  }
-
-  /** Stops utterances for good and tells the runner what was heard. `interruptibleOnly` for caller barge-in. */
-  private stopAll(reason: "bargeIn" | "command" | "replaced" | "error", fadeOutMs: number, interruptibleOnly = false): void {
-    let targets = this.queue.active();
-    if (interruptibleOnly && targets[0] && !targets[0].interruptible) return;
-    if (interruptibleOnly) targets = targets.filter((u) => u.interruptible);
-    for (const u of targets) u.stopped = true;
-    const heard = this.queue.cut(targets, reason, fadeOutMs);
-    this.voice.wake();
-    for (const u of targets) this.speechEnded(u, true, heard.get(u), u.cleared);
-  }
-
-  private suspendAll(fadeOutMs: number): void {
-    const targets = this.queue.active().filter((u) => u.interruptible);
-    if (targets.length === 0) return;
-    const heard = this.queue.cut(targets, "bargeIn", fadeOutMs);
-    for (const u of targets) {
-      u.suspended = true;
-      u.heldHeard = heard.get(u);
-    }
-    this.voice.wake();
-  }
-
-  private finalizeSuspended(): void {
-    for (const u of this.queue.held()) {
-      u.suspended = false;
-      u.stopped = true;
-      this.speechEnded(u, true, u.heldHeard, u.cleared);
-    }
-    this.voice.wake();
-  }
-
-  /** False interruption: re-speak each held utterance from its cut sentence, under the same playId. */
-  private resumeSuspended(): void {
-    for (const u of this.queue.held()) {
-      const h = heardText(u.sentences, u.cutAtMs);
-      const from = h.cutSentence ?? u.sentences.length;
-      u.baseMs = h.cutSentenceStartMs;
-      for (let i = from; i < u.sentences.length; i++) u.sentences[i] = { text: (u.sentences[i] as SpokenSentence).text, durationMs: undefined };
-      u.next = from;
-      u.ctrl = new AbortController();
-      u.synthDone = false;
-      u.ended = false;
-      u.suspended = false;
-      u.heldHeard = undefined;
-      u.writtenSamples = 0;
-    }
-    this.voice.wake();
   }
 
   // ---------------------------------------------------------------------------------------------- agent side
@@ -414,8 +366,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       }
       case "interrupt": {
         const fade = c.fadeOutMs ?? (c.graceful ? 150 : 0);
-        this.finalizeSuspended();
-        this.stopAll("command", fade);
+        this.queue.releaseHeld();
+        this.queue.stopAll("command", fade);
         return;
       }
       case "pause":
@@ -461,20 +413,12 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     const open = c.playId !== undefined ? this.queue.open.get(c.playId) : undefined;
     let u: Utterance;
     if (open) {
-      if ((open.pcm !== undefined) !== pcm) {
-        throw new AppError("INVALID_STATE", `utterance ${open.playId} is open as ${open.pcm ? "base64 audio" : "text"}; base64 cannot change mid-stream`);
-      }
       u = open;
-      if (c.autoHangup !== undefined) u.autoHangup = c.autoHangup;
-      if (c.interruptible !== undefined) {
-        u.interruptible = c.interruptible;
-        u.interruptibleSet = true;
-      } else if (!u.interruptibleSet) u.interruptible = !u.autoHangup;
-      if (c.waitInputTimeout !== undefined) u.waitInputTimeout = c.waitInputTimeout;
+      updateOpenUtterance(u, c);
       if (u.stopped || u.ended) {
         // Stopped (interrupt, replace, barge-in) while the client still streams it: the rest is dropped.
-        if (c.endOfStream || c.streaming !== true) this.closeUtterance(u);
-        else if (c.text !== "") this.armIdleClose(u);
+        if (c.endOfStream || c.streaming !== true) this.queue.close(u);
+        else if (c.text !== "") this.queue.armIdleClose(u);
         return;
       }
     } else if (fromRunner && c.playId !== undefined && this.held.has(c.playId)) {
@@ -493,43 +437,16 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         this.queue.open.set(u.playId, u);
       }
     }
-    if (u.pcm) {
-      const { samples, carry } = pcmFromBase64(c.text, this.queue.pcmCarry.get(u.playId));
-      if (carry === undefined) this.queue.pcmCarry.delete(u.playId);
-      else this.queue.pcmCarry.set(u.playId, carry);
-      if (samples.length > 0) u.pcm.push(samples);
-    } else {
-      for (const s of u.splitter.push(speakableText(c.text))) u.sentences.push({ text: s, durationMs: undefined });
-    }
-    if (c.endOfStream || c.streaming !== true) this.closeUtterance(u);
-    else if (c.text !== "") this.armIdleClose(u);
+    appendToUtterance(u, c.text, this.queue.pcmCarry);
+    if (c.endOfStream || c.streaming !== true) this.queue.close(u);
+    else if (c.text !== "") this.queue.armIdleClose(u);
     this.voice.wake();
-  }
-
-  /** Ends an utterance's text (endOfStream, a non-streaming tts, or 30 s without text). */
-  private closeUtterance(u: Utterance): void {
-    if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
-    u.idleTimer = undefined;
-    if (this.queue.open.get(u.playId) === u) this.queue.open.delete(u.playId);
-    u.open = false;
-    if (!u.pcm) for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
-    this.voice.wake();
-  }
-
-  private armIdleClose(u: Utterance): void {
-    if (u.idleTimer !== undefined) this.clock.clearTimer(u.idleTimer);
-    u.idleTimer = this.clock.setTimer(() => {
-      u.idleTimer = undefined;
-      if (this.end) return;
-      this.log?.info({ playId: u.playId }, "open utterance closed after 30 s without text");
-      this.closeUtterance(u);
-    }, OPEN_UTTERANCE_IDLE_MS);
   }
 
   /** A new utterance without `queue`: what plays, is queued or is held after a barge-in stops (`replaced`). */
   private replaceAll(): void {
-    this.finalizeSuspended();
-    this.stopAll("replaced", 0);
+    this.queue.releaseHeld();
+    this.queue.stopAll("replaced", 0);
   }
 
   // ---------------------------------------------------------------------------------------------- input timers
@@ -597,8 +514,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   private providerFailed(): void {
     if (this.end) return;
     this.speculation.discard();
-    this.finalizeSuspended();
-    this.stopAll("error", 0);
+    this.queue.releaseHeld();
+    this.queue.stopAll("error", 0);
     if (this.onProviderError === "hangup") this.finish({ reason: "error", initiator: "system" });
   }
 

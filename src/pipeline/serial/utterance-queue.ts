@@ -3,22 +3,32 @@
  * a replacing `tts`/`play`, a failed play) aborts their synthesis, clears the leg (fading over `fadeOutMs`), and
  * works out from what the leg says was played what the caller heard of each (heardText over the per-sentence
  * audio lengths): the `interruption` event for the audible one (every one when replaced), then `trackEnd`.
+ * A VAD barge-in holds the utterances until the verdict: stopped for good, or re-spoken from the cut sentence.
  */
 import type { MediaLeg } from "../../media/leg.js";
+import type { Logger } from "../../log.js";
 import type { MediaClock } from "../../media/clock.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { CutReason } from "../core/index.js";
-import { heardText, type Heard } from "../turn/index.js";
+import { heardText, type Heard, type SpokenSentence } from "../turn/index.js";
+import { OPEN_UTTERANCE_IDLE_MS } from "./commands.js";
 import type { Utterance } from "./utterance.js";
 
-export interface CutHost {
+export interface QueueHost {
   readonly leg: MediaLeg;
+  readonly clock: MediaClock;
+  readonly log?: Logger | undefined;
+  ended(): boolean;
   readonly pbxPlayer?: PbxPlayer | undefined;
   nextSeq(): number;
   interruption(playId: string, reason: Exclude<CutReason, "error">, heard: Heard): void;
   trackEnd(playId: string, durationMs: number, reason: "interrupted" | "replaced" | "error"): void;
   /** An explicit `interrupt` stopped `u`: its `waitInputTimeout` starts now. */
   stoppedByCommand(u: Utterance): void;
+  /** `u` was stopped for good after the caller heard `heard` of it (`after`: the cleared mark, for a barge-in). */
+  speechEnded(u: Utterance, heard: string | undefined, after: Promise<unknown> | undefined): void;
+  /** The voice worker looks at the queue again. */
+  wake(): void;
 }
 
 export class UtteranceQueue {
@@ -31,7 +41,7 @@ export class UtteranceQueue {
   /** `base64` odd trailing byte per playId, carried to the next command of that playId. */
   readonly pcmCarry = new Map<string, number>();
 
-  constructor(private readonly h: CutHost) {}
+  constructor(private readonly h: QueueHost) {}
 
   add(u: Utterance): void {
     this.byId.set(u.playId, u);
@@ -61,6 +71,27 @@ export class UtteranceQueue {
   /** Held after a VAD barge-in, waiting for the verdict. */
   held(): Utterance[] {
     return this.items.filter((u) => u.suspended);
+  }
+
+  /** Ends an utterance's text (endOfStream, a non-streaming tts, or 30 s without text). */
+  close(u: Utterance): void {
+    if (u.idleTimer !== undefined) this.h.clock.clearTimer(u.idleTimer);
+    u.idleTimer = undefined;
+    if (this.open.get(u.playId) === u) this.open.delete(u.playId);
+    u.open = false;
+    if (!u.pcm) for (const s of u.splitter.flush()) u.sentences.push({ text: s, durationMs: undefined });
+    this.h.wake();
+  }
+
+  /** An open utterance that gets no more text for 30 s is closed. */
+  armIdleClose(u: Utterance): void {
+    if (u.idleTimer !== undefined) this.h.clock.clearTimer(u.idleTimer);
+    u.idleTimer = this.h.clock.setTimer(() => {
+      u.idleTimer = undefined;
+      if (this.h.ended()) return;
+      this.h.log?.info({ playId: u.playId }, "open utterance closed after 30 s without text");
+      this.close(u);
+    }, OPEN_UTTERANCE_IDLE_MS);
   }
 
   /** Another utterance than `u` is already playing (the pacer sends it while `u`'s last frame is in the lead). */
@@ -100,6 +131,57 @@ export class UtteranceQueue {
       if (reason === "command") this.h.stoppedByCommand(u);
     }
     return heard;
+  }
+
+  /** Stops utterances for good and tells the runner what was heard. `interruptibleOnly` for caller barge-in. */
+  stopAll(reason: CutReason, fadeOutMs: number, interruptibleOnly = false): void {
+    let targets = this.active();
+    if (interruptibleOnly && targets[0] && !targets[0].interruptible) return;
+    if (interruptibleOnly) targets = targets.filter((u) => u.interruptible);
+    for (const u of targets) u.stopped = true;
+    const heard = this.cut(targets, reason, fadeOutMs);
+    this.h.wake();
+    for (const u of targets) this.h.speechEnded(u, heard.get(u), u.cleared);
+  }
+
+  /** A VAD barge-in: the interruptible utterances are cut and held until the policy's verdict. */
+  holdAll(fadeOutMs: number): void {
+    const targets = this.active().filter((u) => u.interruptible);
+    if (targets.length === 0) return;
+    const heard = this.cut(targets, "bargeIn", fadeOutMs);
+    for (const u of targets) {
+      u.suspended = true;
+      u.heldHeard = heard.get(u);
+    }
+    this.h.wake();
+  }
+
+  /** The barge-in was real (or moot): the held utterances are stopped for good. */
+  releaseHeld(): void {
+    for (const u of this.held()) {
+      u.suspended = false;
+      u.stopped = true;
+      this.h.speechEnded(u, u.heldHeard, u.cleared);
+    }
+    this.h.wake();
+  }
+
+  /** False interruption: re-speak each held utterance from its cut sentence, under the same playId. */
+  resumeHeld(): void {
+    for (const u of this.held()) {
+      const h = heardText(u.sentences, u.cutAtMs);
+      const from = h.cutSentence ?? u.sentences.length;
+      u.baseMs = h.cutSentenceStartMs;
+      for (let i = from; i < u.sentences.length; i++) u.sentences[i] = { text: (u.sentences[i] as SpokenSentence).text, durationMs: undefined };
+      u.next = from;
+      u.ctrl = new AbortController();
+      u.synthDone = false;
+      u.ended = false;
+      u.suspended = false;
+      u.heldHeard = undefined;
+      u.writtenSamples = 0;
+    }
+    this.h.wake();
   }
 
   /** The call ended: synthesis aborted, idle timers stopped, nothing tracked any more. */

@@ -5,7 +5,10 @@
  */
 import type { AlignedResampler } from "../../audio/index.js";
 import type { TimerHandle } from "../../media/clock.js";
+import { AppError } from "../../errors.js";
+import type { ConversationCommand } from "../conversation.js";
 import { SentenceSplitter, type SpokenSentence } from "../turn/index.js";
+import { pcmFromBase64, speakableText } from "./commands.js";
 
 export interface Utterance {
   playId: string;
@@ -90,4 +93,29 @@ export function newUtterance(playId: string, kind: "tts" | "play", fromRunner: b
     cutAtMs: 0,
     cleared: undefined,
   };
+}
+
+/** §3.4: a `tts` naming an open utterance updates it (last value wins); base64 cannot change mid-stream. */
+export function updateOpenUtterance(u: Utterance, c: Extract<ConversationCommand, { command: "tts" }>): void {
+  if ((u.pcm !== undefined) !== (c.base64 === true)) {
+    throw new AppError("INVALID_STATE", `utterance ${u.playId} is open as ${u.pcm ? "base64 audio" : "text"}; base64 cannot change mid-stream`);
+  }
+  if (c.autoHangup !== undefined) u.autoHangup = c.autoHangup;
+  if (c.interruptible !== undefined) {
+    u.interruptible = c.interruptible;
+    u.interruptibleSet = true;
+  } else if (!u.interruptibleSet) u.interruptible = !u.autoHangup;
+  if (c.waitInputTimeout !== undefined) u.waitInputTimeout = c.waitInputTimeout;
+}
+
+/** More of an utterance: base64 PCM (the odd trailing byte carried per playId in `carries`), or text split into sentences. */
+export function appendToUtterance(u: Utterance, text: string, carries: Map<string, number>): void {
+  if (u.pcm) {
+    const { samples, carry } = pcmFromBase64(text, carries.get(u.playId));
+    if (carry === undefined) carries.delete(u.playId);
+    else carries.set(u.playId, carry);
+    if (samples.length > 0) u.pcm.push(samples);
+    return;
+  }
+  for (const s of u.splitter.push(speakableText(text))) u.sentences.push({ text: s, durationMs: undefined });
 }
