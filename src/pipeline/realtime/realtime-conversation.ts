@@ -24,123 +24,24 @@
  * One agent utterance (playId) per assistant audio item, so `truncate`'s item and the leg's play are the same
  * thing. Failures never escape: every async path catches and turns into an `error` event.
  */
-import { resample } from "../../audio/index.js";
 import type { AudioFrame } from "../../audio/index.js";
-import { AlignedResampler } from "../../audio/index.js";
 import { isAppError } from "../../errors.js";
-import type { Logger } from "../../log.js";
-import type { MediaClock, TimerHandle } from "../../media/clock.js";
-import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import type { TimerHandle } from "../../media/clock.js";
+import type { DtmfEvent, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import { CollectorRun, type CollectorResult, type HistoryEntry } from "../../playbook/runner/index.js";
-import type { Playbook } from "../../playbook/types.js";
-import type { CallFacts } from "../../playbook/variables.js";
-import type { RealtimeEvent, RealtimeProvider, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
-import type { SpeechDetectorOptions, VadEngine } from "../../vad/index.js";
+import type { RealtimeEvent, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot } from "../conversation.js";
 import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
-import { pcmFromBase64 } from "../serial/commands.js";
-import { loadSoundSource } from "../serial/sound-source.js";
 import { deadline } from "../../util/deadline.js";
 import { PausableTimer } from "../../util/pausable-timer.js";
 import { heardText } from "../turn/heard-text.js";
-import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf, type LegCodec } from "./audio-bridge.js";
+import type { CreateRequest, Item, RealtimeConversationOptions, Response } from "./types.js";
+import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf } from "./audio-bridge.js";
+import { LegPlays } from "./leg-plays.js";
 import { RealtimeScenes, type Terminal, type ToolOutcome } from "./scenes.js";
 
-export interface RealtimeConversationOptions {
-  leg: MediaLeg;
-  provider: RealtimeProvider;
-  /** The playbook after option overrides; `settings.realtime` already laid over `[defaults.realtime]`. */
-  playbook: Playbook;
-  call: CallFacts;
-  variables?: ReadonlyArray<Readonly<Record<string, unknown>>>;
-  /** `trackId` of caller-side events (default the call id). */
-  callId?: string;
-  /** `trackId` of agent-side events (default "server-side-track"). */
-  agentTrackId?: string;
-  /** The leg's wire codec, for `audioFormat: auto`. */
-  wire?: LegCodec;
-  /** No caller audio for this long ends the call (`inactivity`); 0 = off. */
-  inactivityTimeoutMs?: number;
-  /** `interruption.strategy: none` turns barge-in off; `fadeOutMs` fades the cut (default 20). */
-  interruption?: { enabled?: boolean; fadeOutMs?: number };
-  /** Our own VAD, for `turnDetection.type: local`. */
-  vad?: { engine?: VadEngine; type?: string; detector?: SpeechDetectorOptions };
-  clock?: MediaClock;
-  wallClock?: () => number;
-  soundsDir?: string;
-  cacheDir?: string;
-  timeZone?: string;
-  fetch?: typeof fetch;
-  log?: Logger;
-  /** Pause before the one reconnect after a drop (default 250 ms; §5.4 allows up to 3 s in all). */
-  reconnectDelayMs?: number;
-  /** Time allowed for the reconnect itself (default 3000 ms). */
-  reconnectTimeoutMs?: number;
-  /** Caller audio per `input_audio_buffer.append` (default 40 ms). */
-  appendMs?: number;
-}
-
 export type RealtimeConversationEvents = CoreEvents;
-
-/** One assistant audio item = one agent utterance on the leg. */
-interface Item {
-  itemId: string;
-  responseId: string;
-  playId: string;
-  /** Session audio received for it (ms): `truncate` never goes beyond it. */
-  receivedMs: number;
-  transcript: string;
-  /** The final transcript came. */
-  transcriptDone: boolean;
-  written: boolean;
-  audioDone: boolean;
-  /** Its trackEnd came (played out or stopped). */
-  ended: boolean;
-  /** Its trackEnd said it played to its end. */
-  playedOut: boolean;
-  /** Cut by a barge-in: later audio of it is dropped. */
-  cut: boolean;
-  /** Its assistant history entry was written (after playout, or at the cut). */
-  recorded: boolean;
-  /** Caller speech may cut it (false: greeting with `interruptible: false`, collector prompts, `say`, goodbye). */
-  interruptible: boolean;
-}
-
-interface Response {
-  id: string;
-  cancelled: boolean;
-  done: boolean;
-  pendingTools: number;
-  hadTools: boolean;
-  sceneChanged: boolean;
-  terminal: (Terminal & { trigger?: "tool" }) | undefined;
-  /** `tts autoHangup`: hang up once it has played. */
-  autoHangup: boolean;
-  continued: boolean;
-  /** playId for its first audio item (a `tts` command's). */
-  playId: string | undefined;
-  items: number;
-  interruptible: boolean;
-  /** A `collect_digits` call started a collector: its result, not this response, brings the next reply. */
-  collecting: boolean;
-}
-
-interface CreateRequest {
-  instructions?: string | undefined;
-  playId?: string | undefined;
-  autoHangup?: boolean | undefined;
-  /** false: caller speech never cuts it (default true). */
-  interruptible?: boolean | undefined;
-}
-
-/** A sound played through the leg (a file, or `tts` base64 audio): not a model item. */
-interface LegPlay {
-  interruptible: boolean;
-  /** Stopped (barge-in, interrupt, replaced): its `autoHangup` is off. */
-  cut?: boolean | undefined;
-  /** `tts base64 streaming`: more chunks may follow (rate, resampler and odd byte carried across them). */
-  open?: { rate: number; resampler: AlignedResampler | undefined; carry: number | undefined; autoHangup: boolean } | undefined;
-}
+export type { RealtimeConversationOptions };
 
 const DEFAULT_TRANSCRIPTION = { model: "gpt-4o-mini-transcribe" };
 const SAY_EXACTLY = "Say exactly the following to the caller, word for word, and nothing else: ";
@@ -179,7 +80,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private bargeIns = 0;
 
   /** Sounds playing (or loading) on the leg that are not model items, by playId. */
-  private readonly legPlays = new Map<string, LegPlay>();
+  private readonly plays: LegPlays;
   /** The DTMF collector running (§2.10), reusing the scene runner's CollectorRun. */
   private collector: CollectorRun | undefined;
   /** The session's turn detection is in "protected" mode (no server cut, no server response) for a non-interruptible response. */
@@ -192,8 +93,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private owedAnswer = false;
   private paused = false;
   private toolsRunning = 0;
-  /** `tts base64 streaming` utterances stopped while the client still streams them: the rest is dropped. */
-  private readonly droppedStreams = new Set<string>();
   /** The follow-up countdown (§2.11), paused by `pause` with what is left of it. */
   private readonly followupTimer = new PausableTimer<TimerHandle>(
     { now: () => this.clock.now(), set: (fn, ms) => this.clock.setTimer(fn, ms), clear: (h) => this.clock.clearTimer(h) },
@@ -211,6 +110,22 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.local = rt.turnDetection?.type === "local";
     this.bargeInEnabled = options.interruption?.enabled ?? true;
     this.fadeOutMs = options.interruption?.fadeOutMs ?? 20;
+    this.plays = new LegPlays({
+      leg: this.leg,
+      signal: this.abort.signal,
+      soundsDir: options.soundsDir,
+      cacheDir: options.cacheDir,
+      nextSeq: () => ++this.seq,
+      ended: () => this.end !== undefined,
+      writeAgent: (playId, pcm) => this.writeAgent(playId, pcm),
+      started: () => this.cancelFollowup(),
+      failed: (err) => {
+        if (!this.end) this.emitError("command", err);
+        this.maybeArmFollowup();
+      },
+      autoHangup: () => this.finish({ reason: "autohangup", initiator: "client" }),
+      replace: () => this.bargeIn("command"),
+    });
     this.scenes = new RealtimeScenes({
       playbook: options.playbook,
       call: options.call,
@@ -292,10 +207,10 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
 
   /** The initial scene's plays, then the greeting: a fixed text is spoken by the model word for word. */
   private greet(): void {
-    for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
+    for (const p of this.scenes.scene.plays) this.plays.playFile(p.file, { interruptible: p.interruptible });
     const g = this.options.playbook.greeting;
     if (g === false) return;
-    if (g.play) this.playFile(g.play, { interruptible: g.interruptible });
+    if (g.play) this.plays.playFile(g.play, { interruptible: g.interruptible });
     if (g.text !== undefined) this.say(g.text, { interruptible: g.interruptible, playId: "greeting" });
     else if (g.generate) this.requestResponse({ interruptible: g.interruptible });
   }
@@ -559,7 +474,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         this.scenes.add({ role: "tool", toolCallId: callId, content: out.content }, { name });
         this.emit({ event: "functionResult", callId, name, ok: out.ok, result: out.content.slice(0, 2000), durationMs: this.wall() - started });
         if (out.dtmf !== undefined) this.control({ command: "dtmf", digits: out.dtmf });
-        if (out.play !== undefined) this.playFile(out.play, { interruptible: false });
+        if (out.play !== undefined) this.plays.playFile(out.play, { interruptible: false });
         if (out.collect && !this.ending) {
           if (r) r.collecting = true;
           this.startCollector(out.collect.collector, out.collect.var, out.collect.prompt);
@@ -603,7 +518,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     r.continued = true;
     if (r.sceneChanged) {
       this.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
-      for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
+      for (const p of this.scenes.scene.plays) this.plays.playFile(p.file, { interruptible: p.interruptible });
     }
     if (r.terminal) {
       void this.terminalAfterPlayout(r.terminal, "tool");
@@ -663,7 +578,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     const a = this.activeResponse;
     if (a && !a.done && !a.cancelled && !a.interruptible) return true;
     for (const i of this.items.values()) if (i.written && !i.ended && !i.cut && !i.interruptible) return true;
-    for (const p of this.legPlays.values()) if (!p.interruptible) return true;
+    if (this.plays.uninterruptible()) return true;
     return false;
   }
 
@@ -685,14 +600,9 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     if (reason === "bargeIn" && (!this.bargeInEnabled || this.uninterruptible())) return;
     const live = [...this.items.values()].filter((i) => i.written && !i.ended && !i.cut);
     const active = this.activeResponse;
-    if (live.length === 0 && !active && !this.requested && this.legPlays.size === 0) return;
+    if (live.length === 0 && !active && !this.requested && this.plays.size === 0) return;
     // Taken before the clear: the leg reports their trackEnd from inside it.
-    const legPlays = [...this.legPlays];
-    this.legPlays.clear();
-    for (const [playId, lp] of legPlays) {
-      lp.cut = true;
-      if (lp.open) this.droppedStreams.add(playId);
-    }
+    const legPlays = this.plays.cutAll();
     const result = this.leg.closed ? undefined : this.leg.clear({ fadeOutMs: reason === "bargeIn" ? this.fadeOutMs : 0 });
     if (active && !active.done) {
       active.cancelled = true;
@@ -704,7 +614,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       this.queuedCreates.length = 0;
       this.queuedCreates.push(...keep);
     }
-    for (const [playId] of legPlays) {
+    for (const playId of legPlays) {
       const play = result?.plays.find((p) => p.playId === playId);
       if (!play) continue; // still loading: it is never written
       this.emitInterruption(playId, reason, { text: "", position: 0, totalMs: Math.round(play.totalMs), playedMs: Math.round(play.playedMs) });
@@ -743,7 +653,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       // response was cut short) the words that came are what was said; otherwise wait for the final one.
       if (e.reason === "finished" && !item.cut && (item.transcriptDone || this.responses.get(item.responseId)?.done !== false)) this.record(item, item.transcript);
     }
-    if (!this.legPlays.get(e.playId)?.open) this.legPlays.delete(e.playId);
+    this.plays.ended(e.playId);
     this.emitTrackEnd(e.playId, Math.round(e.playedMs), e.reason);
     this.collector?.onPlayEnded(e.playId);
     this.maybeArmFollowup();
@@ -769,7 +679,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         case "goto":
           if (this.scenes.switchScene(action.scene, "dtmf")) {
             this.updateSession({ instructions: this.scenes.instructions(), tools: this.scenes.tools });
-            for (const p of this.scenes.scene.plays) this.playFile(p.file, { interruptible: p.interruptible });
+            for (const p of this.scenes.scene.plays) this.plays.playFile(p.file, { interruptible: p.interruptible });
             this.requestResponse({});
           }
           return;
@@ -822,7 +732,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     switch (c.command) {
       case "tts": {
         if (c.base64) {
-          this.ttsAudio(c);
+          this.plays.ttsAudio(c);
           return;
         }
         const text = c.text.trim();
@@ -838,7 +748,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       }
       case "play":
         if (c.queue !== true) this.bargeIn("command");
-        this.playFile(c.url, { playId: c.playId, autoHangup: c.autoHangup, interruptible: c.interruptible });
+        this.plays.playFile(c.url, { playId: c.playId, autoHangup: c.autoHangup, interruptible: c.interruptible });
         return;
       case "interrupt":
         this.bargeIn("command");
@@ -868,79 +778,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         return;
       }
     }
-  }
-
-  /**
-   * A sound file (or http(s) URL) played through the leg as its own utterance. `interruptible` defaults to
-   * `!autoHangup` (ws-call-api §3.4); scene `<play>`s and `play_audio` pass false, the greeting's its own flag.
-   */
-  private playFile(url: string, opts: { playId?: string | undefined; autoHangup?: boolean | undefined; interruptible?: boolean | undefined } = {}): void {
-    const playId = opts.playId ?? `play-${++this.seq}`;
-    const autoHangup = opts.autoHangup === true;
-    const lp: LegPlay = { interruptible: opts.interruptible ?? !autoHangup };
-    this.legPlays.set(playId, lp);
-    this.cancelFollowup();
-    void (async () => {
-      try {
-        const sound = await loadSoundSource(url, this.abort.signal, { soundsDir: this.options.soundsDir, cacheDir: this.options.cacheDir });
-        if (this.end || this.leg.closed || lp.cut) return;
-        const pcm = sound.sampleRate === this.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.leg.agentRate);
-        this.writeAgent(playId, pcm);
-        this.leg.endPlay(playId);
-        if (autoHangup) await this.hangupAfter(playId, lp);
-      } catch (err) {
-        if (this.legPlays.get(playId) === lp) this.legPlays.delete(playId);
-        if (!this.end) this.emitError("command", err);
-        this.maybeArmFollowup();
-      }
-    })();
-  }
-
-  /** `autoHangup`: hang up once the play has been heard, unless it was cut (an explicit stop cancels the hangup). */
-  private async hangupAfter(playId: string, lp: LegPlay): Promise<void> {
-    await this.leg.mark(`play-end-${++this.seq}`, playId).catch(() => undefined);
-    if (!lp.cut) this.finish({ reason: "autohangup", initiator: "client" });
-  }
-
-  /**
-   * `tts` with `base64` (ws-call-api §3.4): raw PCM16 at `option.sampleRate` (default 16000) played through the
-   * leg like the serial pipeline does, without the model (it is playback, not speech). Streaming chunks of one
-   * playId append (the odd trailing byte carried to the next chunk); without `queue` it replaces what plays. Like
-   * on the serial pipeline, a client's utterance does not enter the playbook history (it has no text).
-   */
-  private ttsAudio(c: Extract<ConversationCommand, { command: "tts" }>): void {
-    const playId = c.playId ?? `tts-${++this.seq}`;
-    const last = c.endOfStream === true || c.streaming !== true;
-    if (this.droppedStreams.has(playId)) {
-      if (last) this.droppedStreams.delete(playId);
-      return;
-    }
-    let lp = this.legPlays.get(playId);
-    if (!lp?.open) {
-      if (c.queue !== true) this.bargeIn("command");
-      const rate = c.option?.sampleRate ?? 16000;
-      const autoHangup = c.autoHangup === true;
-      lp = {
-        interruptible: c.interruptible ?? !autoHangup,
-        open: { rate, resampler: rate === this.leg.agentRate ? undefined : new AlignedResampler(rate, this.leg.agentRate), carry: undefined, autoHangup },
-      };
-      this.legPlays.set(playId, lp);
-      this.cancelFollowup();
-    } else {
-      if (c.autoHangup !== undefined && lp.open) lp.open.autoHangup = c.autoHangup;
-      if (c.interruptible !== undefined) lp.interruptible = c.interruptible;
-    }
-    const o = lp.open as NonNullable<LegPlay["open"]>;
-    const { samples, carry } = pcmFromBase64(c.text, o.carry);
-    o.carry = carry;
-    if (samples.length > 0) this.writeAgent(playId, o.resampler ? o.resampler.process(samples) : samples);
-    if (!last) return;
-    lp.open = undefined;
-    const tail = o.resampler?.flush();
-    if (tail) this.writeAgent(playId, tail);
-    if (this.leg.closed) return;
-    this.leg.endPlay(playId);
-    if (o.autoHangup) void this.hangupAfter(playId, lp);
   }
 
   /** Resolves once what was written to the leg so far (and any response still streaming) has played out. */
@@ -1022,7 +859,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     const f = this.scenes.scene.followup;
     if (!f || !this.started || this.end || this.ending || this.paused || this.collector || this.followupTimer.running) return;
     if (this.activeResponse || this.requested || this.queuedCreates.length > 0 || this.toolsRunning > 0) return;
-    if (this.speechStartMs !== undefined || this.legPlays.size > 0) return;
+    if (this.speechStartMs !== undefined || this.plays.size > 0) return;
     for (const i of this.items.values()) if (i.written && !i.ended) return;
     this.followupTimer.start(f.timeout);
   }
