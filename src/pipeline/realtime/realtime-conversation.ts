@@ -28,12 +28,11 @@ import type { AudioFrame } from "../../audio/index.js";
 import { isAppError } from "../../errors.js";
 import type { TimerHandle } from "../../media/clock.js";
 import type { DtmfEvent, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
-import { CollectorRun, type CollectorResult, type HistoryEntry } from "../../playbook/runner/index.js";
+import { CollectorRun, FollowupClock, type CollectorResult, type HistoryEntry } from "../../playbook/runner/index.js";
 import type { RealtimeEvent, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot } from "../conversation.js";
 import { CallerVad, ConversationCore, type CoreEvents } from "../core/index.js";
 import { deadline } from "../../util/deadline.js";
-import { PausableTimer } from "../../util/pausable-timer.js";
 import { heardText } from "../turn/heard-text.js";
 import type { CreateRequest, Item, RealtimeConversationOptions, Response } from "./types.js";
 import { AgentAudioOut, CallerAudioPump, chooseAudioFormat, sessionRateOf } from "./audio-bridge.js";
@@ -91,14 +90,12 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private serverProtected = false;
   /** The caller ended a turn while protected: we ask for its answer once the protected response is done. */
   private owedAnswer = false;
-  private paused = false;
   private toolsRunning = 0;
   /** The follow-up countdown (§2.11), paused by `pause` with what is left of it. */
-  private readonly followupTimer = new PausableTimer<TimerHandle>(
+  private readonly followup = new FollowupClock<TimerHandle>(
     { now: () => this.clock.now(), set: (fn, ms) => this.clock.setTimer(fn, ms), clear: (h) => this.clock.clearTimer(h) },
     () => this.onFollowupTimer(),
   );
-  private followupCount = 0;
 
   constructor(private readonly options: RealtimeConversationOptions) {
     super(options);
@@ -857,36 +854,29 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
    */
   private maybeArmFollowup(): void {
     const f = this.scenes.scene.followup;
-    if (!f || !this.started || this.end || this.ending || this.paused || this.collector || this.followupTimer.running) return;
+    if (!f || !this.started || this.end || this.ending || this.followup.paused || this.collector || this.followup.running) return;
     if (this.activeResponse || this.requested || this.queuedCreates.length > 0 || this.toolsRunning > 0) return;
     if (this.speechStartMs !== undefined || this.plays.size > 0) return;
     for (const i of this.items.values()) if (i.written && !i.ended) return;
-    this.followupTimer.start(f.timeout);
+    this.followup.arm(f.timeout);
   }
 
   private cancelFollowup(): void {
-    this.followupTimer.cancel();
+    this.followup.cancel();
   }
 
   /** Caller speech, a transcript or a key press: the timer stops and the count starts again. */
   private resetFollowup(): void {
-    this.cancelFollowup();
-    this.followupCount = 0;
+    this.followup.reset();
   }
 
   /** `pause`: the timer keeps what is left of it. */
   private pauseFollowup(): void {
-    if (this.paused) return;
-    this.paused = true;
-    this.followupTimer.pause();
+    this.followup.pause();
   }
 
   private resumeFollowup(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    if (!this.ending && !this.collector && !this.end && this.followupTimer.resume()) return;
-    this.followupTimer.cancel();
-    this.maybeArmFollowup();
+    if (this.followup.resume(!this.ending && !this.collector && !this.end)) this.maybeArmFollowup();
   }
 
   /**
@@ -897,20 +887,19 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private onFollowupTimer(): void {
     const f = this.scenes.scene.followup;
     if (!f || this.end || this.ending) return;
-    if (this.followupCount < f.max) {
-      this.followupCount++;
-      this.scenes.followUps++;
-      if (f.text !== undefined) {
-        if (this.say(f.text, { interruptible: true, prefix: "followup" }) === undefined) this.maybeArmFollowup();
-      } else {
-        const note = `[the caller has been silent for ${Math.round(f.timeout / 1000)} seconds]`;
-        this.scenes.add({ role: "system", content: note });
-        this.session?.addMessage("system", note);
-        this.requestResponse({});
-      }
+    const next = this.followup.next(f);
+    if (next.kind !== "goodbye") this.scenes.followUps++;
+    if (next.kind === "say") {
+      if (this.say(next.text, { interruptible: true, prefix: "followup" }) === undefined) this.maybeArmFollowup();
       return;
     }
-    if (f.goodbye !== undefined) this.say(f.goodbye, { interruptible: false, prefix: "goodbye" });
+    if (next.kind === "note") {
+      this.scenes.add({ role: "system", content: next.text });
+      this.session?.addMessage("system", next.text);
+      this.requestResponse({});
+      return;
+    }
+    if (next.text !== undefined) this.say(next.text, { interruptible: false, prefix: "goodbye" });
     void this.terminalAfterPlayout({ kind: "hangup" }, "tool", { reason: "maxFollowUp", initiator: "agent" });
   }
 
