@@ -34,6 +34,11 @@ export class LegPlays {
   private readonly plays = new Map<string, LegPlay>();
   /** `tts base64 streaming` utterances stopped while the client still streams them: the rest is dropped. */
   private readonly dropped = new Set<string>();
+  /**
+   * The last file's turn on the leg. Files load in parallel but reach the leg in command order: a short
+   * file that loads first must not jump ahead of a longer one queued before it.
+   */
+  private order: Promise<void> = Promise.resolve();
 
   constructor(private readonly h: LegPlaysHost) {}
 
@@ -73,19 +78,26 @@ export class LegPlays {
     const lp: LegPlay = { interruptible: opts.interruptible ?? !autoHangup };
     this.plays.set(playId, lp);
     this.h.started();
-    void (async () => {
+    const load = loadSoundSource(url, this.h.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
+    const previous = this.order;
+    const written = (async (): Promise<boolean> => {
       try {
-        const sound = await loadSoundSource(url, this.h.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
-        if (this.h.ended() || this.h.leg.closed || lp.cut) return;
+        const sound = await load;
+        await previous;
+        if (this.h.ended() || this.h.leg.closed || lp.cut) return false;
         const pcm = sound.sampleRate === this.h.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.h.leg.agentRate);
         this.h.writeAgent(playId, pcm);
         this.h.leg.endPlay(playId);
-        if (autoHangup) await this.hangupAfter(playId, lp);
+        return true;
       } catch (err) {
         if (this.plays.get(playId) === lp) this.plays.delete(playId);
         this.h.failed(err);
+        return false;
       }
     })();
+    // The next file waits for this one's write, not for its autoHangup mark.
+    this.order = written.then(() => undefined);
+    if (autoHangup) void written.then((ok) => (ok ? this.hangupAfter(playId, lp) : undefined));
   }
 
   /** `autoHangup`: hang up once the play has been heard, unless it was cut (an explicit stop cancels the hangup). */
