@@ -106,10 +106,10 @@ async function realtimeConversation(config: Config, r: ConversationRequest): Pro
     callId: r.call.callId,
     wire: { codec: r.codec, outputCodec: r.outputCodec },
     inactivityTimeoutMs: r.inactivityTimeoutMs,
-    interruption: { enabled: interruption.strategy !== "none", ...(interruption.fadeOutMs !== undefined ? { fadeOutMs: interruption.fadeOutMs } : {}) },
+    interruption: interruptionOptions(interruption, realtime.inputTranscription ? realtime.inputTranscription.language : undefined),
     vad: {
       type: vad.type === "none" ? "tinysilero" : vad.type,
-      detector: { threshold: vad.threshold, minSpeechMs: vad.minSpeechMs, speechPadMs: vad.speechPadMs, ...(vad.negThreshold !== undefined ? { negThreshold: vad.negThreshold } : {}) },
+      detector: { threshold: vad.threshold, minSpeechMs: vad.minSpeechMs, minSilenceMs: vad.minSilenceMs, speechPadMs: vad.speechPadMs, ...(vad.negThreshold !== undefined ? { negThreshold: vad.negThreshold } : {}) },
     },
     soundsDir: resolve(config.paths.sounds),
     cacheDir: resolve(config.paths.cache),

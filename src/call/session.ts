@@ -14,7 +14,7 @@ import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
 import type { CallControlEvents, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
-import { validateCommand } from "../pipeline/serial/commands.js";
+import { validateCommand } from "../pipeline/core/commands.js";
 import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
 import type { TypedEmitter } from "../media/emitter.js";
 import { buildHook } from "../playbook/posthook/summary.js";

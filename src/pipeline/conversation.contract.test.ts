@@ -9,88 +9,29 @@
  * test pushes them, so the cases are about what each engine does itself with commands, the leg and its timers.
  * Sound files are real files (loaded with real I/O: `runUntil` lets it progress while the media clock runs).
  *
- * The second table, DIFFERENCES, pins where the pipelines behave differently today, one expectation per pipeline:
- * when a difference is fixed, its row fails and moves to the contract table.
+ * SHARED holds observations once in DIFFERENCES that both pipelines now meet. DIFFERENCES pins where the
+ * pipelines still behave differently, one expectation per pipeline: when a difference is fixed, its row fails
+ * and moves to SHARED.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeWav } from "../audio/index.js";
-import type { AudioFrame } from "../audio/index.js";
 import { ManualClock } from "../media/clock.js";
 import { MemoryLeg } from "../media/memory-leg.js";
 import { loadPlaybook } from "../playbook/runner/testutil.js";
 import { ScriptedAsr } from "../providers/scripted.js";
-import type { AsrProvider, RealtimeEvent, RealtimeProvider, RealtimeSession, RealtimeSessionConfig } from "../providers/types.js";
+import type { AsrProvider } from "../providers/types.js";
 import type { Conversation, ConversationEvent, HangupInitiator } from "./conversation.js";
 import { RealtimeConversation } from "./realtime/realtime-conversation.js";
+import { FakeRealtime, type FakeSession } from "./realtime/testutil.js";
 import type { ControlRequest } from "./serial/serial-conversation.js";
 import { energyVad, flush, Harness, watchUnhandledRejections } from "./serial/testutil.js";
 
 const rejections = watchUnhandledRejections();
 
 // ------------------------------------------------------------------------------------------------ fakes
-
-/** A realtime model session that records what the engine sends, and emits only the server events a test pushes. */
-class FakeSession implements RealtimeSession {
-  /** Caller audio as sent (session rate), one entry per append. */
-  readonly audio: Int16Array[] = [];
-  readonly messages: { role: string; text: string }[] = [];
-  creates = 0;
-  closed = false;
-  private readonly pending: RealtimeEvent[] = [];
-  private wake: (() => void) | undefined;
-
-  readonly events: AsyncIterable<RealtimeEvent> = {
-    [Symbol.asyncIterator]: () => ({
-      next: async (): Promise<IteratorResult<RealtimeEvent>> => {
-        for (;;) {
-          const ev = this.pending.shift();
-          if (ev) return { value: ev, done: false };
-          if (this.closed) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (this.wake = resolve));
-        }
-      },
-    }),
-  };
-
-  push(ev: RealtimeEvent): void {
-    this.pending.push(ev);
-    this.wake?.();
-  }
-  sendAudio(frame: AudioFrame): void {
-    this.audio.push(frame.pcm.slice());
-  }
-  commitAudio(): void {}
-  clearAudio(): void {}
-  createResponse(): void {
-    this.creates++;
-  }
-  cancelResponse(): void {}
-  truncate(): void {}
-  sendFunctionOutput(): void {}
-  addMessage(role: "user" | "assistant" | "system", text: string): void {
-    this.messages.push({ role, text });
-  }
-  updateSession(): void {}
-  async close(): Promise<void> {
-    this.closed = true;
-    this.wake?.();
-  }
-}
-
-class FakeRealtime implements RealtimeProvider {
-  readonly name = "fake";
-  readonly model = "fake-realtime";
-  readonly capabilities = { sampleRates: [24000], audioFormats: ["pcm16", "pcmu", "pcma"] as const, protocols: ["ga"] as const };
-  readonly sessions: FakeSession[] = [];
-  async connect(_config: RealtimeSessionConfig): Promise<RealtimeSession> {
-    const s = new FakeSession();
-    this.sessions.push(s);
-    return s;
-  }
-}
 
 /** The scripted ASR, recording every caller frame the serial engine hands it (that is: after mute). */
 function recordingAsr(into: Int16Array[], script: string[]): AsrProvider {
@@ -647,8 +588,7 @@ const CASES: Case[] = [
       await run(m, LONG_MS);
       expect(framesOf(m, "p").length).toBe(frames);
       expect(sentMs(m, "p")).toBeLessThan(LONG_MS / 2);
-      // (their order differs between the pipelines: see DIFFERENCES)
-      expect(playback(m).sort()).toEqual(["interruption:p:command", "trackEnd:p:interrupted", "trackStart:p"]);
+      expect(playback(m)).toEqual(["trackStart:p", "interruption:p:command", "trackEnd:p:interrupted"]);
       const cut = of(m, "interruption")[0];
       expect(cut).toMatchObject({ trackId: AGENT_TRACK, playId: "p", reason: "command", totalDuration: LONG_MS });
       expect(cut?.current).toBe(of(m, "trackEnd")[0]?.duration);
@@ -699,7 +639,7 @@ const CASES: Case[] = [
       await runUntil(m, playing(m, "p"));
       await run(m, 1000);
       await callerSpeaks(m, 600);
-      expect(playback(m, ["p"]).sort()).toEqual(["interruption:p:bargeIn", "trackEnd:p:interrupted", "trackStart:p"]);
+      expect(playback(m, ["p"])).toEqual(["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted"]);
       const names = m.events.map((e) => e.event);
       expect(names.indexOf("speaking")).toBeLessThan(names.indexOf("interruption"));
       expect(sentMs(m, "p")).toBeLessThan(LONG_MS);
@@ -813,9 +753,153 @@ const CASES: Case[] = [
   },
 ];
 
+/**
+ * Observations both pipelines now share, each once a row of DIFFERENCES (kept in that form: what is observed,
+ * then the one expectation both meet, and the spec's word where it takes a side).
+ */
+interface Shared {
+  name: string;
+  spec?: string;
+  observe(pipeline: Pipeline): Promise<unknown>;
+  both: unknown;
+}
+
+const SHARED: Shared[] = [
+  {
+    name: "play without playId: the utterance's playId",
+    spec: "§3.5: playId defaults to the url",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "short.wav" });
+      await runUntil(m, () => of(m, "trackEnd").length > 0);
+      return playback(m);
+    },
+    both: ["trackStart:short.wav", "trackEnd:short.wav:finished"],
+  },
+  {
+    name: "a replacing play: the replaced one's interruption/trackEnd reasons and their order",
+    spec: '§3.4 rule 3: interruption {reason:"replaced"} then trackEnd (§4 trackEnd reason "replaced")',
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "a" });
+      await runUntil(m, playing(m, "a"));
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "b" });
+      await runUntil(m, ended(m, "b"));
+      return playback(m);
+    },
+    both: ["trackStart:a", "interruption:a:replaced", "trackEnd:a:replaced", "trackStart:b", "trackEnd:b:finished"],
+  },
+  {
+    name: "interrupt: the order of interruption and trackEnd",
+    spec: '§3.6 step 5: interruption {reason:"command"}, then trackEnd {reason:"interrupted"}',
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
+      await runUntil(m, playing(m, "p"));
+      m.conv.handleCommand({ command: "interrupt" });
+      return playback(m);
+    },
+    both: ["trackStart:p", "interruption:p:command", "trackEnd:p:interrupted"],
+  },
+  {
+    name: "a barge-in on a play: the order of interruption and trackEnd, and snapshot().interruptions.bargeIns",
+    async observe(p) {
+      const m = await started(p, { asrScript: ["hold on please"] });
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
+      await runUntil(m, playing(m, "p"));
+      await run(m, 1000);
+      await callerSpeaks(m, 600);
+      return { events: playback(m, ["p"]), bargeIns: m.conv.snapshot().interruptions.bargeIns };
+    },
+    both: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted"], bargeIns: 1 },
+  },
+  {
+    name: "a barge-in that yields no words (empty transcript)",
+    async observe(p) {
+      const m = await started(p, { asrScript: [] });
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
+      await runUntil(m, playing(m, "p"));
+      await run(m, 1000);
+      await callerSpeaks(m, 600);
+      // The verdict waits verdictTimeoutMs (3 s) for words; the resumed play may load its file again (real I/O).
+      await runUntil(m, () => of(m, "trackEnd").some((e) => e.playId === "p" && e.reason === "finished"), 600);
+      await run(m, 200);
+      return { events: playback(m, ["p"]), falseInterruptions: m.conv.snapshot().interruptions.falseInterruptions };
+    },
+    // a false interruption (interruption.resumeOnFalse): the cut play starts again under the same playId
+    both: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted", "trackStart:p", "trackEnd:p:finished"], falseInterruptions: 1 },
+  },
+  {
+    name: "a file that cannot be opened",
+    spec: '§3.5: error {code:"PLAYBACK_ERROR"}, then trackEnd {reason:"error"}',
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "missing.wav", playId: "x" });
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "next", queue: true });
+      await runUntil(m, ended(m, "next"));
+      return m.events.map((e) => (e.event === "error" ? `error:${e.sender}:${e.code}` : e.event === "trackEnd" ? `trackEnd:${e.playId}:${e.reason}` : `${e.event}`));
+    },
+    both: ["error:media:PLAYBACK_ERROR", "trackEnd:x:error", "trackStart", "trackEnd:next:finished"],
+  },
+  {
+    name: "play pbx:<target> on a call without PBX playback",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "pbx:tone_stream://%(100,100,440)" });
+      await run(m, 100);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await run(m, 100);
+      return of(m, "error").map((e) => `${e.sender}:${e.code}`);
+    },
+    both: ["command:UNSUPPORTED"],
+  },
+  {
+    name: "command validation: tts text '' without endOfStream, waitInputTimeout 50, interrupt fadeOutMs 5000, play loop -1",
+    spec: "§3.4/§3.5/§3.6: each is BAD_REQUEST",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "tts", text: "" });
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "w", waitInputTimeout: 50 });
+      m.conv.handleCommand({ command: "interrupt", fadeOutMs: 5000 });
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "l", loop: -1 });
+      return of(m, "error").map((e) => `${e.sender}:${e.code}`);
+    },
+    both: ["command:BAD_REQUEST", "command:BAD_REQUEST", "command:BAD_REQUEST", "command:BAD_REQUEST"],
+  },
+  {
+    name: "play loop: 2 (trackEnd duration)",
+    spec: "§3.5: loop = times to play",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "l", loop: 2 });
+      await runUntil(m, ended(m, "l"));
+      return of(m, "trackEnd").map((e) => e.duration);
+    },
+    both: [2 * SHORT_MS],
+  },
+  {
+    name: "play waitInputTimeout: 1000 with no caller input after it",
+    spec: '§3.4: silence {startTime: trackEnd time, duration, reason:"waitInputTimeout"}',
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "w", waitInputTimeout: 1000 });
+      await runUntil(m, ended(m, "w"));
+      const endAt = of(m, "trackEnd")[0]?.timestamp ?? 0;
+      await run(m, 1500);
+      return of(m, "silence").map((e) => ({ startTime: e.startTime - endAt, duration: e.duration, reason: e.reason }));
+    },
+    both: [{ startTime: 0, duration: 1000, reason: "waitInputTimeout" }],
+  },
+];
+
 describe("Conversation contract: the same on both pipelines", () => {
   describe.each(CASES)("$name", ({ test }) => {
     it.each(PIPELINES)("%s", (pipeline) => test(pipeline));
+  });
+  describe.each(SHARED)("$name", (d) => {
+    it.each(PIPELINES)("%s", async (pipeline) => {
+      expect(await d.observe(pipeline)).toEqual(d.both);
+    });
   });
 });
 
@@ -831,140 +915,6 @@ interface Difference {
 }
 
 const DIFFERENCES: Difference[] = [
-  {
-    name: "play without playId: the utterance's playId",
-    spec: "§3.5: playId defaults to the url",
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "short.wav" });
-      await runUntil(m, () => of(m, "trackEnd").length > 0);
-      return playback(m);
-    },
-    serial: ["trackStart:short.wav", "trackEnd:short.wav:finished"],
-    realtime: ["trackStart:play-1", "trackEnd:play-1:finished"],
-  },
-  {
-    name: "a replacing play: the replaced one's interruption/trackEnd reasons and their order",
-    spec: '§3.4 rule 3: interruption {reason:"replaced"} then trackEnd (§4 trackEnd reason "replaced")',
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "a" });
-      await runUntil(m, playing(m, "a"));
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "b" });
-      await runUntil(m, ended(m, "b"));
-      return playback(m);
-    },
-    serial: ["trackStart:a", "interruption:a:replaced", "trackEnd:a:replaced", "trackStart:b", "trackEnd:b:finished"],
-    realtime: ["trackStart:a", "trackEnd:a:interrupted", "interruption:a:command", "trackStart:b", "trackEnd:b:finished"],
-  },
-  {
-    name: "interrupt: the order of interruption and trackEnd",
-    spec: '§3.6 step 5: interruption {reason:"command"}, then trackEnd {reason:"interrupted"}',
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
-      await runUntil(m, playing(m, "p"));
-      m.conv.handleCommand({ command: "interrupt" });
-      return playback(m);
-    },
-    serial: ["trackStart:p", "interruption:p:command", "trackEnd:p:interrupted"],
-    realtime: ["trackStart:p", "trackEnd:p:interrupted", "interruption:p:command"],
-  },
-  {
-    name: "a barge-in on a play: the order of interruption and trackEnd, and snapshot().interruptions.bargeIns",
-    async observe(p) {
-      const m = await started(p, { asrScript: ["hold on please"] });
-      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
-      await runUntil(m, playing(m, "p"));
-      await run(m, 1000);
-      await callerSpeaks(m, 600);
-      return { events: playback(m, ["p"]), bargeIns: m.conv.snapshot().interruptions.bargeIns };
-    },
-    serial: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted"], bargeIns: 1 },
-    // realtime counts only barge-ins on model audio items, not on files it plays
-    realtime: { events: ["trackStart:p", "trackEnd:p:interrupted", "interruption:p:bargeIn"], bargeIns: 0 },
-  },
-  {
-    name: "a barge-in that yields no words (empty transcript)",
-    async observe(p) {
-      const m = await started(p, { asrScript: [] });
-      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
-      await runUntil(m, playing(m, "p"));
-      await run(m, 1000);
-      await callerSpeaks(m, 600);
-      await run(m, 2 * LONG_MS);
-      return { events: playback(m, ["p"]), falseInterruptions: m.conv.snapshot().interruptions.falseInterruptions };
-    },
-    // serial: a false interruption (interruption.resumeOnFalse): the cut play starts again under the same playId
-    serial: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted", "trackStart:p", "trackEnd:p:finished"], falseInterruptions: 1 },
-    realtime: { events: ["trackStart:p", "trackEnd:p:interrupted", "interruption:p:bargeIn"], falseInterruptions: 0 },
-  },
-  {
-    name: "a file that cannot be opened",
-    spec: '§3.5: error {code:"PLAYBACK_ERROR"}, then trackEnd {reason:"error"}',
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "missing.wav", playId: "x" });
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "next", queue: true });
-      await runUntil(m, ended(m, "next"));
-      return m.events.map((e) => (e.event === "error" ? `error:${e.sender}:${e.code}` : e.event === "trackEnd" ? `trackEnd:${e.playId}:${e.reason}` : `${e.event}`));
-    },
-    serial: ["error:media:PLAYBACK_ERROR", "trackEnd:x:error", "trackStart", "trackEnd:next:finished"],
-    realtime: ["error:command:PLAYBACK_ERROR", "trackStart", "trackEnd:next:finished"],
-  },
-  {
-    name: "play pbx:<target> on a call without PBX playback",
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "pbx:tone_stream://%(100,100,440)" });
-      await run(m, 100);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      await run(m, 100);
-      return of(m, "error").map((e) => `${e.sender}:${e.code}`);
-    },
-    serial: ["command:UNSUPPORTED"],
-    realtime: ["command:PLAYBACK_ERROR"],
-  },
-  {
-    name: "command validation: tts text '' without endOfStream, waitInputTimeout 50, interrupt fadeOutMs 5000, play loop -1",
-    spec: "§3.4/§3.5/§3.6: each is BAD_REQUEST",
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "tts", text: "" });
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "w", waitInputTimeout: 50 });
-      m.conv.handleCommand({ command: "interrupt", fadeOutMs: 5000 });
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "l", loop: -1 });
-      return of(m, "error").map((e) => `${e.sender}:${e.code}`);
-    },
-    serial: ["command:BAD_REQUEST", "command:BAD_REQUEST", "command:BAD_REQUEST", "command:BAD_REQUEST"],
-    realtime: [],
-  },
-  {
-    name: "play loop: 2 (trackEnd duration)",
-    spec: "§3.5: loop = times to play",
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "l", loop: 2 });
-      await runUntil(m, ended(m, "l"));
-      return of(m, "trackEnd").map((e) => e.duration);
-    },
-    serial: [2 * SHORT_MS],
-    realtime: [SHORT_MS],
-  },
-  {
-    name: "play waitInputTimeout: 1000 with no caller input after it",
-    spec: '§3.4: silence {startTime: trackEnd time, duration, reason:"waitInputTimeout"}',
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "w", waitInputTimeout: 1000 });
-      await runUntil(m, ended(m, "w"));
-      const endAt = of(m, "trackEnd")[0]?.timestamp ?? 0;
-      await run(m, 1500);
-      return of(m, "silence").map((e) => ({ startTime: e.startTime - endAt, duration: e.duration, reason: e.reason }));
-    },
-    serial: [{ startTime: 0, duration: 1000, reason: "waitInputTimeout" }],
-    realtime: [],
-  },
   {
     name: "a key with no action",
     spec: "playbook §2.9: reported as a dtmf event and otherwise ignored",

@@ -56,6 +56,11 @@ export class AgentItems {
     return false;
   }
 
+  /** Whether the model item playing under this playId may be cut by the caller (undefined: no such item). */
+  interruptibleOf(playId: string): boolean | undefined {
+    return this.byPlayId.get(playId)?.interruptible;
+  }
+
   /** The item's record, created at its first audio or transcript. */
   private item(responseId: string, itemId: string): Item {
     let item = this.items.get(itemId);

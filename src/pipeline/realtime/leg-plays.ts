@@ -2,17 +2,23 @@
  * Sounds the realtime conversation plays through the leg itself, not through the model: files and http(s)
  * URLs (`play`, scene `<play>`s, `play_audio`, a greeting's `play`) and `tts` with `base64` PCM (streamed chunks
  * of one playId append, the odd trailing byte carried). Each is its own utterance on the leg, paced by it;
- * a barge-in or a replacing command cuts them, and a cut one's `autoHangup` is off.
+ * a barge-in or a replacing command cuts them, and a cut one's `autoHangup` is off. Files load in parallel but
+ * reach the leg in command order, `loop` times (the serial pipeline's looped write); a file cut by a barge-in
+ * that proves false can be played again from its start (`replay`).
  */
 import { AlignedResampler, resample } from "../../audio/index.js";
+import { AppError, isAppError } from "../../errors.js";
+import type { MediaClock } from "../../media/clock.js";
 import type { MediaLeg } from "../../media/leg.js";
 import type { ConversationCommand } from "../conversation.js";
-import { pcmFromBase64 } from "../serial/commands.js";
-import { loadSoundSource } from "../serial/sound-source.js";
-import type { LegPlay } from "./types.js";
+import { pcmFromBase64 } from "../core/commands.js";
+import { writeLooped } from "../core/looped-write.js";
+import { loadSoundSource } from "../core/sound-source.js";
+import type { FilePlayRequest, LegPlay } from "./types.js";
 
 export interface LegPlaysHost {
   readonly leg: MediaLeg;
+  readonly clock: MediaClock;
   /** Aborts downloads at hangup. */
   readonly signal: AbortSignal;
   readonly soundsDir?: string | undefined;
@@ -22,12 +28,16 @@ export interface LegPlaysHost {
   writeAgent(playId: string, pcm: Int16Array): void;
   /** A sound starts: the follow-up countdown stops. */
   started(): void;
-  failed(err: unknown): void;
+  /** The sound could not be loaded (nothing of it was written). */
+  failed(playId: string, err: unknown): void;
   /** A sound with `autoHangup` was heard to its end. */
   autoHangup(): void;
   /** A `tts base64` without `queue`: what plays is cut first. */
   replace(): void;
 }
+
+/** How often a looping file looks at its backlog on the leg (ms, media clock). */
+const LOOP_TICK_MS = 20;
 
 export class LegPlays {
   /** Sounds playing (or loading), by playId. */
@@ -39,6 +49,8 @@ export class LegPlays {
    * file that loads first must not jump ahead of a longer one queued before it.
    */
   private order: Promise<void> = Promise.resolve();
+  /** The file plays the last cut stopped, by playId, with their PCM once loaded (what a false interruption plays again). */
+  private readonly lastCut = new Map<string, { req: FilePlayRequest; pcm: Int16Array | undefined }>();
 
   constructor(private readonly h: LegPlaysHost) {}
 
@@ -55,45 +67,77 @@ export class LegPlays {
   /** A barge-in or an explicit stop: every sound is cut (a stream's later chunks dropped); their playIds. */
   cutAll(): string[] {
     const ids = [...this.plays.keys()];
+    this.lastCut.clear();
     for (const [playId, lp] of this.plays) {
       lp.cut = true;
       if (lp.open) this.dropped.add(playId);
+      if (lp.file) this.lastCut.set(playId, { req: lp.file, pcm: lp.pcm });
     }
     this.plays.clear();
     return ids;
   }
 
-  /** Its trackEnd came: a closed sound is over (an open stream stays until its last chunk). */
-  ended(playId: string): void {
-    if (!this.plays.get(playId)?.open) this.plays.delete(playId);
+  /** The sound playing (or loading) under this playId. */
+  get(playId: string): LegPlay | undefined {
+    return this.plays.get(playId);
+  }
+
+  /** Its trackEnd came: a closed sound is over (an open stream stays until its last chunk); its record. */
+  ended(playId: string): LegPlay | undefined {
+    const lp = this.plays.get(playId);
+    if (!lp?.open) this.plays.delete(playId);
+    return lp;
   }
 
   /**
-   * A sound file (or http(s) URL) played through the leg as its own utterance. `interruptible` defaults to
-   * `!autoHangup` (ws-call-api §3.4); scene `<play>`s and `play_audio` pass false, the greeting's its own flag.
+   * A false interruption (interruption.resumeOnFalse): the file the barge-in cut plays again from its start under
+   * the same playId, ahead of nothing else. False when that playId was no file of the last cut.
    */
-  playFile(url: string, opts: { playId?: string | undefined; autoHangup?: boolean | undefined; interruptible?: boolean | undefined } = {}): void {
-    const playId = opts.playId ?? `play-${this.h.nextSeq()}`;
-    const autoHangup = opts.autoHangup === true;
-    const lp: LegPlay = { interruptible: opts.interruptible ?? !autoHangup };
+  replay(playId: string): boolean {
+    const cut = this.lastCut.get(playId);
+    this.lastCut.clear();
+    if (!cut) return false;
+    this.playFile(cut.req, cut.pcm);
+    return true;
+  }
+
+  /**
+   * A sound file (or http(s) URL) played through the leg as its own utterance; its playId defaults to the url
+   * (§3.5). `interruptible` defaults to `!autoHangup` (§3.4); scene `<play>`s and `play_audio` pass false, the
+   * greeting's its own flag.
+   */
+  playFile(req: FilePlayRequest, loaded?: Int16Array): void {
+    const playId = req.playId ?? req.url;
+    const autoHangup = req.autoHangup === true;
+    const lp: LegPlay = { interruptible: req.interruptible ?? !autoHangup, file: { ...req, playId } };
     this.plays.set(playId, lp);
     this.h.started();
-    const load = loadSoundSource(url, this.h.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
+    const url = req.url;
+    const load = loaded ? undefined : loadSoundSource(url, this.h.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
     const previous = this.order;
     const written = (async (): Promise<boolean> => {
+      let pcm: Int16Array;
       try {
-        const sound = await load;
-        await previous;
-        if (this.h.ended() || this.h.leg.closed || lp.cut) return false;
-        const pcm = sound.sampleRate === this.h.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.h.leg.agentRate);
-        this.h.writeAgent(playId, pcm);
-        this.h.leg.endPlay(playId);
-        return true;
+        const sound = load ? await load : undefined;
+        pcm = !sound ? (loaded as Int16Array) : sound.sampleRate === this.h.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.h.leg.agentRate);
+        lp.pcm = pcm;
       } catch (err) {
+        await previous;
         if (this.plays.get(playId) === lp) this.plays.delete(playId);
-        this.h.failed(err);
+        if (lp.cut || this.h.ended()) return false;
+        this.h.failed(playId, isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err }));
         return false;
       }
+      await previous;
+      const stopped = (): boolean => this.h.ended() || this.h.leg.closed || lp.cut === true;
+      if (stopped()) return false;
+      await writeLooped(
+        { leg: this.h.leg, clock: this.h.clock, tickMs: LOOP_TICK_MS },
+        { playId, pcm, loop: req.loop ?? 1, signal: this.h.signal, stopped, write: (copy) => this.h.writeAgent(playId, copy) },
+      );
+      if (stopped()) return false;
+      this.h.leg.endPlay(playId);
+      return true;
     })();
     // The next file waits for this one's write, not for its autoHangup mark.
     this.order = written.then(() => undefined);

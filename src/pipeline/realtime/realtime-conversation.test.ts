@@ -636,8 +636,12 @@ You are a bank.
     sim.realtime.replies.push({ text: "Yes?", audioMs: 100 });
     const r = start();
     await r.conv.start();
-    const long = tone(3000, 16000);
-    r.conv.handleCommand({ command: "tts", base64: true, text: Buffer.from(long.buffer).toString("base64"), playId: "long" });
+    // 3 s of PCM is more than one command's 20 000 characters (ws-call-api §3.4): it streams in chunks.
+    const long = Buffer.from(tone(3000, 16000).buffer);
+    for (let at = 0; at < long.length; at += 15_000) {
+      const last = at + 15_000 >= long.length;
+      r.conv.handleCommand({ command: "tts", base64: true, streaming: true, endOfStream: last, text: long.subarray(at, at + 15_000).toString("base64"), playId: "long" });
+    }
     await r.waitFor("trackStart", (e) => e.playId === "long");
     r.leg.pushCaller(tone(300, 16000));
     const cut = await r.waitFor("interruption", (e) => e.playId === "long");

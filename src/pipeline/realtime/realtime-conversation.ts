@@ -27,14 +27,17 @@
  * reason `error`. Failures never escape: every async path catches and turns into an `error` event.
  */
 import type { AudioFrame } from "../../audio/index.js";
-import { isAppError } from "../../errors.js";
+import { AppError, isAppError } from "../../errors.js";
 import type { TimerHandle } from "../../media/clock.js";
 import type { DtmfEvent, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import { FollowupClock } from "../../playbook/runner/index.js";
 import type { RealtimeEvent, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
 import type { Conversation, ConversationCommand, ConversationSnapshot } from "../conversation.js";
-import { ConversationCore, type CoreEvents } from "../core/index.js";
+import { validateCommand } from "../core/commands.js";
+import { ConversationCore, WaitInputTimer, type CoreEvents } from "../core/index.js";
+import { isPbxUrl } from "../core/sound-source.js";
 import { AgentItems } from "./agent-items.js";
+import { BargeIn } from "./barge-in.js";
 import { CallerAudioPump, chooseAudioFormat, sessionRateOf } from "./audio-bridge.js";
 import { CallerTurns } from "./caller-turns.js";
 import { Keypad } from "./keypad.js";
@@ -59,7 +62,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private readonly pump: CallerAudioPump;
   private readonly local: boolean;
   private readonly bargeInEnabled: boolean;
-  private readonly fadeOutMs: number;
 
   private session: RealtimeSession | undefined;
   private readonly redial: ReconnectHost;
@@ -78,7 +80,10 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private readonly tools: ToolCalls;
   /** Hangup, refer or transfer after the playout; `ending` meanwhile. */
   private readonly terminals: Terminals;
-  private bargeIns = 0;
+  /** The barge-in policy and the cut. */
+  private readonly cuts: BargeIn;
+  /** `waitInputTimeout` of the sounds played through the leg. */
+  private readonly waitInput: WaitInputTimer;
   /** The follow-up countdown (§2.11), paused by `pause` with what is left of it. */
   private readonly followup = new FollowupClock<TimerHandle>(
     { now: () => this.clock.now(), set: (fn, ms) => this.clock.setTimer(fn, ms), clear: (h) => this.clock.clearTimer(h) },
@@ -92,8 +97,11 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.sessionRate = sessionRateOf(this.format);
     this.pump = new CallerAudioPump(this.leg.callerRate, this.sessionRate, options.appendMs ?? 40, (f) => this.session?.sendAudio(f));
     this.local = rt.turnDetection?.type === "local";
-    this.bargeInEnabled = options.interruption?.enabled ?? true;
-    this.fadeOutMs = options.interruption?.fadeOutMs ?? 20;
+    const interruption = { ...options.interruption, ...(options.interruption?.enabled === false ? { strategy: "none" as const } : {}) };
+    this.bargeInEnabled = interruption.strategy !== "none";
+    this.waitInput = new WaitInputTimer(this.clock, this.wall, (startTime, duration) =>
+      this.emit({ event: "silence", trackId: this.callId, startTime, duration, reason: "waitInputTimeout" }),
+    );
     this.scenes = new RealtimeScenes({
       playbook: options.playbook,
       call: options.call,
@@ -149,16 +157,39 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       soundsDir: options.soundsDir,
       cacheDir: options.cacheDir,
       started: base.cancelFollowup,
-      failed: (err) => {
-        if (!this.end) this.emitError("command", err);
+      failed: (playId, err) => {
+        // As on the serial pipeline (§3.5): error {sender media}, then trackEnd {reason error}; the queue goes on.
+        this.emitError("media", err);
+        this.emitTrackEnd(playId, 0, "error");
+        this.keypad.playEnded(playId);
         this.maybeArmFollowup();
       },
       autoHangup: () => this.finish({ reason: "autohangup", initiator: "client" }),
-      replace: () => this.bargeIn("command"),
+      replace: () => this.cuts.cut("replaced"),
     });
+    this.cuts = new BargeIn(
+      {
+        leg: this.leg,
+        responses: this.responses,
+        items: this.items,
+        plays: this.plays,
+        interruption: (playId, reason, heard) => this.emitInterruption(playId, reason, heard),
+        trackEnded: (e, reason) => this.trackEnded(e, reason),
+      },
+      interruption,
+      this.local,
+    );
     this.caller = new CallerTurns({
       ...base,
-      bargeIn: () => this.bargeIn("bargeIn"),
+      speaking: (startMs) => {
+        this.waitInput.cancel();
+        this.cuts.speaking(startMs);
+      },
+      silence: () => this.cuts.silence(),
+      transcript: (final, text) => {
+        if (text.trim() !== "") this.waitInput.cancel();
+        this.cuts.transcript(final, text);
+      },
       turnEnded: () => {
         this.keypad.callerTurnEnded();
         this.responses.turnEnded();
@@ -172,8 +203,8 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       ...base,
       playbook: options.playbook,
       say: (source, opts) => this.say(source, opts),
-      uninterruptible: () => this.uninterruptible(),
-      cutPlayback: () => this.bargeIn("command"),
+      uninterruptible: () => this.cuts.uninterruptible(),
+      cutPlayback: () => this.cuts.cut("command"),
       answer: () => this.responses.request({}),
       terminal: (t) => void this.terminals.run(t, "dtmf"),
     });
@@ -182,7 +213,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       responses: this.responses,
       wall: () => this.wall(),
       control: (c) => this.control(c),
-      play: (file) => this.plays.playFile(file, { interruptible: false }),
+      play: (file) => this.plays.playFile({ url: file, interruptible: false }),
       collect: (c) => this.keypad.startCollector(c.collector, c.var, c.prompt),
       terminal: (t, hangup) => void this.terminals.run(t, "tool", hangup),
     });
@@ -235,7 +266,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     return {
       runner: this.scenes.snapshot(),
       turns: { turns: this.caller.turns, speculations: 0, hits: 0, misses: 0, dropped: 0 },
-      interruptions: { bargeIns: this.bargeIns, falseInterruptions: 0 },
+      interruptions: this.cuts.stats,
       end: this.end,
     };
   }
@@ -247,7 +278,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.scenePlays();
     const g = this.options.playbook.greeting;
     if (g === false) return;
-    if (g.play) this.plays.playFile(g.play, { interruptible: g.interruptible });
+    if (g.play) this.plays.playFile({ url: g.play, interruptible: g.interruptible });
     if (g.text !== undefined) this.say(g.text, { interruptible: g.interruptible, playId: "greeting" });
     else if (g.generate) this.responses.request({ interruptible: g.interruptible });
   }
@@ -266,7 +297,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
 
   /** The current scene's `<play>`s, through the leg. */
   private scenePlays(): void {
-    for (const p of this.scenes.scene.plays) this.plays.playFile(p.file, { interruptible: p.interruptible });
+    for (const p of this.scenes.scene.plays) this.plays.playFile({ url: p.file, interruptible: p.interruptible });
   }
 
   /** The scene changed: the session gets its instructions and tools (and, with `plays`, its sounds start). */
@@ -357,50 +388,25 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.maybeArmFollowup();
   }
 
-  // ---------------------------------------------------------------------------------------------- barge-in
-
-  /**
-   * Something caller speech may not cut is playing or being spoken. (A non-interruptible text only requested, not
-   * started, does not count: a barge-in cuts what plays before it and leaves the request alone.)
-   */
-  private uninterruptible(): boolean {
-    return this.responses.uninterruptible() || this.items.uninterruptible() || this.plays.uninterruptible();
-  }
-
-  /**
-   * §5.4 barge-in: clear the leg (fade, flush), cancel the active response, then truncate each assistant item
-   * that was playing to what the caller heard of it (AgentItems.cut); sounds of the leg's own just stop.
-   */
-  private bargeIn(reason: "bargeIn" | "command"): void {
-    // §2.7: what is not interruptible is never cut by the caller (explicit commands always can).
-    if (reason === "bargeIn" && (!this.bargeInEnabled || this.uninterruptible())) return;
-    const live = this.items.live();
-    const active = this.responses.active;
-    if (live.length === 0 && !active && !this.responses.requested && this.plays.size === 0) return;
-    // Taken before the clear: the leg reports their trackEnd from inside it.
-    const legPlays = this.plays.cutAll();
-    const result = this.leg.closed ? undefined : this.leg.clear({ fadeOutMs: reason === "bargeIn" ? this.fadeOutMs : 0 });
-    this.responses.cancel(active);
-    if (reason === "bargeIn") this.responses.dropQueuedAnswers();
-    for (const playId of legPlays) {
-      const play = result?.plays.find((p) => p.playId === playId);
-      if (!play) continue; // still loading: it is never written
-      this.emitInterruption(playId, reason, { text: "", position: 0, totalMs: Math.round(play.totalMs), playedMs: Math.round(play.playedMs) });
-    }
-    this.items.cut(live, result?.plays, reason);
-    if (live.length > 0 && reason === "bargeIn") this.bargeIns++;
-  }
-
   // ---------------------------------------------------------------------------------------------- leg events
 
   protected onTrackStart(e: TrackStartEvent): void {
+    this.waitInput.cancel();
     this.emit({ event: "trackStart", trackId: this.agentTrack, playId: e.playId });
+    this.cuts.trackStart(e);
   }
 
   protected onTrackEnd(e: TrackEndEvent): void {
+    this.cuts.trackEnd(e);
+  }
+
+  /** A trackEnd, after what a cut had to say (BargeIn holds the ones the leg reports from inside its clear). */
+  private trackEnded(e: TrackEndEvent, reason: TrackEndEvent["reason"] | "replaced"): void {
     this.items.trackEnded(e);
-    this.plays.ended(e.playId);
-    this.emitTrackEnd(e.playId, Math.round(e.playedMs), e.reason);
+    const play = this.plays.ended(e.playId);
+    this.emitTrackEnd(e.playId, Math.round(e.playedMs), reason);
+    const wait = play?.file?.waitInputTimeout ?? 0;
+    if (e.reason === "finished" && wait > 0 && !this.end) this.waitInput.start(wait, this.leg.paused);
     this.keypad.playEnded(e.playId);
     this.maybeArmFollowup();
   }
@@ -414,12 +420,14 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     // A non-interruptible collector ignores caller speech (§2.10): the model hears silence meanwhile.
     if (this.keypad.silencesCaller) pcm = this.silence.of(pcm.length);
     this.caller.frame(pcm);
+    this.cuts.tick();
     if (this.session) this.pump.push(pcm);
   }
 
   // ---------------------------------------------------------------------------------------------- commands
 
   protected command(c: ConversationCommand): void {
+    validateCommand(c);
     switch (c.command) {
       case "tts": {
         if (c.base64) {
@@ -428,7 +436,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         }
         const text = c.text.trim();
         if (text === "") return;
-        if (c.queue !== true) this.bargeIn("command");
+        if (c.queue !== true) this.cuts.cut("replaced");
         this.responses.request({
           instructions: SAY_EXACTLY + JSON.stringify(text),
           playId: c.playId,
@@ -438,18 +446,24 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         return;
       }
       case "play":
-        if (c.queue !== true) this.bargeIn("command");
-        this.plays.playFile(c.url, { playId: c.playId, autoHangup: c.autoHangup, interruptible: c.interruptible });
+        // The model's audio and these files go through our leg: a PBX-side sound has no place in it.
+        if (isPbxUrl(c.url)) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
+        this.waitInput.cancel();
+        if (c.queue !== true) this.cuts.cut("replaced");
+        this.plays.playFile(c);
         return;
       case "interrupt":
-        this.bargeIn("command");
+        // §3.6, as on the serial pipeline: fadeOutMs, else 150 ms when graceful, else at once.
+        this.cuts.cut("command", c.fadeOutMs ?? (c.graceful ? 150 : 0));
         return;
       case "pause":
         this.leg.pause();
         this.followup.pause();
+        this.waitInput.pause();
         return;
       case "resume":
         this.leg.resume();
+        this.waitInput.resume();
         if (this.followup.resume(!this.terminals.ending && !this.keypad.collector && !this.end)) this.maybeArmFollowup();
         return;
       case "mute":
@@ -543,6 +557,8 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
 
   protected teardown(): void {
     this.followup.cancel();
+    this.waitInput.cancel();
+    this.caller.stop();
     this.keypad.cancel();
     this.scenes.stop();
     this.abort.abort();

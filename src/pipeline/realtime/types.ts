@@ -7,6 +7,7 @@ import type { Playbook } from "../../playbook/types.js";
 import type { CallFacts } from "../../playbook/variables.js";
 import type { RealtimeProvider } from "../../providers/types.js";
 import type { SpeechDetectorOptions, VadEngine } from "../../vad/index.js";
+import type { InterruptionOptions } from "../turn/interruption.js";
 import type { LegCodec } from "./audio-bridge.js";
 import type { Terminal } from "./scenes.js";
 
@@ -25,8 +26,12 @@ export interface RealtimeConversationOptions {
   wire?: LegCodec;
   /** No caller audio for this long ends the call (`inactivity`); 0 = off. */
   inactivityTimeoutMs?: number;
-  /** `interruption.strategy: none` turns barge-in off; `fadeOutMs` fades the cut (default 20). */
-  interruption?: { enabled?: boolean; fadeOutMs?: number };
+  /**
+   * The barge-in policy (playbook §2.7, the effective section as `interruptionOptions` gives it); `enabled: false`
+   * is `strategy: none`. With server turn detection only `strategy`, `fadeOutMs` and `resumeOnFalse` matter
+   * (the server cuts at once); with `turnDetection: local` all of it applies.
+   */
+  interruption?: Partial<InterruptionOptions> & { enabled?: boolean };
   /** Our own VAD, for `turnDetection.type: local`. */
   vad?: { engine?: VadEngine; type?: string; detector?: SpeechDetectorOptions };
   clock?: MediaClock;
@@ -97,8 +102,23 @@ export interface CreateRequest {
 }
 
 /** A sound played through the leg (a file, or `tts` base64 audio): not a model item. */
+/** What a file play was asked with: enough to play it again from its start. */
+export interface FilePlayRequest {
+  url: string;
+  playId?: string | undefined;
+  autoHangup?: boolean | undefined;
+  interruptible?: boolean | undefined;
+  /** Times to play; 0 = until stopped (default 1). */
+  loop?: number | undefined;
+  /** Caller silence this long after it ends is reported (`silence {reason: waitInputTimeout}`). */
+  waitInputTimeout?: number | undefined;
+}
+
 export interface LegPlay {
   interruptible: boolean;
+  /** A file play's request (none for `tts base64`), and its PCM at the leg's rate once loaded. */
+  file?: FilePlayRequest | undefined;
+  pcm?: Int16Array | undefined;
   /** Stopped (barge-in, interrupt, replaced): its `autoHangup` is off. */
   cut?: boolean | undefined;
   /** `tts base64 streaming`: more chunks may follow (rate, resampler and odd byte carried across them). */

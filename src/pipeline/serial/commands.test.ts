@@ -3,7 +3,7 @@ import type { AudioFrame } from "../../audio/index.js";
 import type { ManualClock } from "../../media/clock.js";
 import { ScriptLlm } from "../../playbook/runner/testutil.js";
 import type { TtsOptions, TtsProvider } from "../../providers/types.js";
-import { pcmFromBase64, speakableText } from "./commands.js";
+import { pcmFromBase64, speakableText } from "../core/commands.js";
 import { Harness, energyVad, type HarnessOptions, watchUnhandledRejections } from "./testutil.js";
 
 const rejections = watchUnhandledRejections();

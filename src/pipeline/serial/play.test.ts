@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeWav } from "../../audio/index.js";
-import { DOWNLOAD_MAX_BYTES, DOWNLOAD_TIMEOUT_MS, download } from "./sound-source.js";
+import { DOWNLOAD_MAX_BYTES, DOWNLOAD_TIMEOUT_MS, download } from "../core/sound-source.js";
 import { Harness, type HarnessOptions, watchUnhandledRejections } from "./testutil.js";
 
 const rejections = watchUnhandledRejections();

@@ -29,9 +29,9 @@ import { CallerVad, ConversationCore, WaitInputTimer, type CoreEvents } from "..
 import type { InterruptionOutput, InterruptionPolicy, TurnDetector } from "../turn/index.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
 import { CallerTurns, type TurnDecision } from "./caller-turns.js";
-import { validateCommand } from "./commands.js";
+import { validateCommand } from "../core/commands.js";
 import type { CallerProcessor, SerialConversationOptions } from "./options.js";
-import { isPbxUrl } from "./sound-source.js";
+import { isPbxUrl } from "../core/sound-source.js";
 import { SpeculativeLlm } from "./speculative-llm.js";
 import { appendToUtterance, newUtterance, updateOpenUtterance, type Utterance } from "./utterance.js";
 import { UtteranceQueue } from "./utterance-queue.js";

@@ -11,7 +11,7 @@ import type { MediaClock } from "../../media/clock.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { CutReason } from "../core/index.js";
 import { heardText, type Heard, type SpokenSentence } from "../turn/index.js";
-import { OPEN_UTTERANCE_IDLE_MS } from "./commands.js";
+import { OPEN_UTTERANCE_IDLE_MS } from "../core/commands.js";
 import type { Utterance } from "./utterance.js";
 
 export interface QueueHost {

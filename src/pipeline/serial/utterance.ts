@@ -8,7 +8,7 @@ import type { TimerHandle } from "../../media/clock.js";
 import { AppError } from "../../errors.js";
 import type { ConversationCommand } from "../conversation.js";
 import { SentenceSplitter, type SpokenSentence } from "../turn/index.js";
-import { pcmFromBase64, speakableText } from "./commands.js";
+import { pcmFromBase64, speakableText } from "../core/commands.js";
 
 export interface Utterance {
   playId: string;

@@ -11,13 +11,11 @@ import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { TtsProvider } from "../../providers/types.js";
-import { isPbxUrl, loadSoundSource } from "./sound-source.js";
+import { isPbxUrl, loadSoundSource } from "../core/sound-source.js";
 import { abortable } from "./speculative-llm.js";
 import type { TurnMetric } from "./turn-metric.js";
 import type { Utterance } from "./utterance.js";
-
-/** A looping `play` keeps about this much audio queued on the leg ahead of the playout. */
-const PLAY_LEAD_MS = 1000;
+import { writeLooped } from "../core/looped-write.js";
 
 /** What the voice needs from its conversation. */
 export interface VoiceHost {
@@ -183,13 +181,19 @@ export class SerialVoice {
     }
     if (ctrl.signal.aborted || u.stopped || u.suspended || this.h.ended()) return;
     const pcm = frame.sampleRate === this.h.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.h.leg.agentRate);
-    for (let i = 0; pcm.length > 0 && (u.loop === 0 || i < u.loop); i++) {
-      if (i > 0 && !(await this.waitForBacklog(u, PLAY_LEAD_MS))) return;
-      if (ctrl.signal.aborted || u.stopped || u.suspended || this.h.ended()) return;
-      u.writtenSamples += pcm.length;
-      u.sentences = [{ text: "", durationMs: (u.writtenSamples * 1000) / this.h.leg.agentRate }];
-      this.h.writeAgent(u.playId, pcm);
-    }
+    await writeLooped(this.h, {
+      playId: u.playId,
+      pcm,
+      loop: u.loop,
+      signal: ctrl.signal,
+      stopped: () => u.stopped || u.suspended || this.h.ended(),
+      write: (copy) => {
+        u.writtenSamples += copy.length;
+        u.sentences = [{ text: "", durationMs: (u.writtenSamples * 1000) / this.h.leg.agentRate }];
+        this.h.writeAgent(u.playId, copy);
+      },
+    });
+    if (ctrl.signal.aborted || u.stopped || u.suspended || this.h.ended()) return;
     this.h.finishWriting(u);
   }
 
@@ -219,26 +223,5 @@ export class SerialVoice {
     const playedMs = Math.max(0, this.h.leg.nowMs - startedAt);
     u.sentences = [{ text: "", durationMs: playedMs }];
     this.h.trackEnded({ playId: u.playId, atMs: this.h.leg.nowMs, playedMs, totalMs: playedMs, reason: "finished" });
-  }
-
-  /** Waits (on the media clock) until no more than `maxMs` of `u` is queued on the leg; false when `u` was stopped. */
-  private async waitForBacklog(u: Utterance, maxMs: number): Promise<boolean> {
-    const signal = u.ctrl.signal;
-    for (;;) {
-      if (signal.aborted || u.stopped || u.suspended || this.h.ended()) return false;
-      const s = this.h.leg.status(u.playId);
-      if (!s || s.totalMs - s.playedMs <= maxMs) return true;
-      await new Promise<void>((resolve) => {
-        const onAbort = (): void => {
-          this.h.clock.clearTimer(handle);
-          resolve();
-        };
-        const handle = this.h.clock.setTimer(() => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        }, this.h.tickMs);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    }
   }
 }
