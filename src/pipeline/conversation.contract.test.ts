@@ -890,6 +890,20 @@ const SHARED: Shared[] = [
     },
     both: [{ startTime: 0, duration: 1000, reason: "waitInputTimeout" }],
   },
+  {
+    name: "a mapped key (goto) while a client's play runs",
+    spec: "playbook §2.9: a mapped key interrupts interruptible playback right away",
+    async observe(p) {
+      const m = await started(p, { frontMatter: KEYS, body: SCENES });
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
+      await runUntil(m, playing(m, "p"));
+      await run(m, 200);
+      m.leg.pushDtmf("4");
+      await run(m, 100);
+      return of(m, "trackEnd").map((e) => `${e.playId}:${e.reason}`);
+    },
+    both: ["p:interrupted"],
+  },
 ];
 
 describe("Conversation contract: the same on both pipelines", () => {
@@ -941,22 +955,6 @@ const DIFFERENCES: Difference[] = [
     // serial: the runner is done after the transfer request, later key actions are ignored; realtime: the call goes on
     serial: ["dtmf:1", "transfer", "dtmf:2"],
     realtime: ["dtmf:1", "transfer", "dtmf:2", "hangup:agent"],
-  },
-  {
-    name: "a mapped key (goto) while a client's play runs",
-    spec: "playbook §2.9: a mapped key interrupts interruptible playback right away",
-    async observe(p) {
-      const m = await started(p, { frontMatter: KEYS, body: SCENES });
-      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "p" });
-      await runUntil(m, playing(m, "p"));
-      await run(m, 200);
-      m.leg.pushDtmf("4");
-      await run(m, 100);
-      return of(m, "trackEnd").map((e) => `${e.playId}:${e.reason}`);
-    },
-    // serial: the runner cuts only the playback it started itself (say, scene plays, its replies)
-    serial: [],
-    realtime: ["p:interrupted"],
   },
   {
     name: "snapshot().runner.history[].at: which clock",

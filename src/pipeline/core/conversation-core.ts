@@ -72,6 +72,7 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected callerMuted = false;
   protected agentMuted = false;
   protected readonly silence = new SilenceBuffer();
+  private muted: AudioFrame | undefined;
   protected readonly offLeg: (() => void)[] = [];
   protected seq = 0;
 
@@ -147,12 +148,21 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
     void this.callerLoop();
   }
 
+  /** A muted caller frame: silence of the same length and time, in one frame object reused for the whole call. */
+  private mutedFrame(frame: AudioFrame): AudioFrame {
+    const m = (this.muted ??= { pcm: new Int16Array(0), sampleRate: frame.sampleRate, timestampMs: 0 });
+    m.pcm = this.silence.of(frame.pcm.length);
+    m.sampleRate = frame.sampleRate;
+    m.timestampMs = frame.timestampMs;
+    return m;
+  }
+
   private async callerLoop(): Promise<void> {
     try {
       for await (const frame of this.leg.callerAudio) {
         if (this.end) break;
         this.inactivity.touch();
-        this.onCallerFrame(this.callerMuted ? { pcm: this.silence.of(frame.pcm.length), sampleRate: frame.sampleRate, timestampMs: frame.timestampMs } : frame);
+        this.onCallerFrame(this.callerMuted ? this.mutedFrame(frame) : frame);
       }
     } catch (err) {
       this.emitError("media", err);

@@ -6,7 +6,7 @@
  */
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { DtmfEvent } from "../../media/leg.js";
-import { CollectorRun, resolveCollector, type CollectorResult } from "../../playbook/runner/index.js";
+import { collectedNote, openCollector, type CollectorResult, type CollectorRun } from "../../playbook/runner/index.js";
 import type { Playbook } from "../../playbook/types.js";
 import type { RealtimeSession } from "../../providers/types.js";
 import type { EventBody } from "../core/index.js";
@@ -121,22 +121,21 @@ export class Keypad {
 
   /** Starts a collector (a key action's or a `collect_digits` call's); false, with an `error`, when it cannot. */
   startCollector(name: string | undefined, varName: string | undefined, prompt: string | undefined): boolean {
-    const found = resolveCollector(this.h.playbook, name, varName);
-    if (typeof found === "string") {
-      this.h.emit({ event: "error", trackId: this.h.callId, sender: "playbook", code: "BAD_REQUEST", error: found });
-      return false;
-    }
-    this.h.cancelFollowup();
-    this.run?.cancel();
-    const run: CollectorRun = new CollectorRun(found.name, found.def, found.varName, prompt ?? found.def.prompt, {
+    const run = openCollector(this.h.playbook, { name, varName, prompt }, (self) => ({
       say: (source) => this.h.say(source, { interruptible: false, prefix: "collect" }),
       setTimer: (fn, ms) =>
         this.h.clock.setTimer(() => {
           if (!this.h.ended()) fn();
         }, ms),
       clearTimer: (t) => this.h.clock.clearTimer(t as TimerHandle),
-      done: (result) => this.collected(run, result),
-    });
+      done: (result) => this.collected(self(), result),
+    }));
+    if (typeof run === "string") {
+      this.h.emit({ event: "error", trackId: this.h.callId, sender: "playbook", code: "BAD_REQUEST", error: run });
+      return false;
+    }
+    this.h.cancelFollowup();
+    this.run?.cancel();
     this.run = run;
     run.start();
     return true;
@@ -148,7 +147,7 @@ export class Keypad {
     if (this.h.ended()) return;
     if (r.valid) this.h.scenes.setCollected(r.var, r.digits);
     this.h.emit({ event: "collected", collector: r.collector, var: r.var, digits: r.digits, valid: r.valid, attempt: r.attempt });
-    const note = r.valid ? `[keypad input for ${r.var}: ${r.digits}]` : `[keypad input for ${r.var} failed after ${r.attempt} attempts]`;
+    const note = collectedNote(r);
     this.h.scenes.add({ role: "system", content: note });
     this.h.session()?.addMessage("system", note);
     if (!this.h.ending()) this.h.answer();

@@ -264,7 +264,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
 
   snapshot(): ConversationSnapshot {
     return {
-      runner: this.scenes.snapshot(),
+      runner: this.scenes.snapshot(this.followup.total),
       turns: { turns: this.caller.turns, speculations: 0, hits: 0, misses: 0, dropped: 0 },
       interruptions: this.cuts.stats,
       end: this.end,
@@ -508,7 +508,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     const f = this.scenes.scene.followup;
     if (!f || this.end || this.terminals.ending) return;
     const next = this.followup.next(f);
-    if (next.kind !== "goodbye") this.scenes.followUps++;
     if (next.kind === "say") {
       if (this.say(next.text, { interruptible: true, prefix: "followup" }) === undefined) this.maybeArmFollowup();
       return;

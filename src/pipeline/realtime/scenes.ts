@@ -62,8 +62,6 @@ export class RealtimeScenes {
   private readonly visited: string[] = [];
   private readonly runtime: Record<string, string> = {};
   private readonly collected: Record<string, string> = {};
-  /** Follow-ups made so far (the conversation counts them; the post-call hook reads them). */
-  followUps = 0;
   private readonly transfers: TransferRecord[] = [];
   private readonly builtins: Set<string>;
   private readonly toolDefs: ToolDefinition[];
@@ -207,8 +205,8 @@ export class RealtimeScenes {
     this.stopCtrl.abort();
   }
 
-  /** The runner-shaped snapshot the post-call hook reads (history without empty placeholders). */
-  snapshot(): RunnerSnapshot {
+  /** The runner-shaped snapshot the post-call hook reads (history without empty placeholders); `followUps` is the conversation's count. */
+  snapshot(followUps = 0): RunnerSnapshot {
     return {
       scenes: [...this.visited],
       lastScene: this.current.id,
@@ -216,7 +214,7 @@ export class RealtimeScenes {
       collected: { ...this.collected },
       transfers: [...this.transfers],
       history: this.history.filter((h) => !(h.message.role === "user" && h.message.content === "")).map((h) => ({ ...h })),
-      followUps: this.followUps,
+      followUps,
     };
   }
 }

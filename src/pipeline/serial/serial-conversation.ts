@@ -320,7 +320,10 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
         case "play":
           return this.run(c, true);
         case "interrupt":
-          return this.run({ command: "interrupt", graceful: c.graceful }, true);
+          // The runner's cut (a mapped key, §2.9) stops interruptible playback only, a client's included.
+          this.queue.releaseHeld();
+          this.queue.stopAll("command", c.graceful ? 150 : 0, true);
+          return;
         case "hangup":
           void this.hangupAfterPlayout({ reason: c.reason, initiator: "agent", detail: c.detail, headers: c.headers });
           return;

@@ -39,6 +39,26 @@ export function resolveCollector(
   return { name, def, varName };
 }
 
+/**
+ * A collector run for a trigger (a key action, the `collect_digits` tool, a `<collect>` tag): the collector by
+ * name with its prompt (the trigger's, else its own), or why it cannot run. The owner starts it.
+ */
+export function openCollector(
+  pb: Pick<Playbook, "collectors">,
+  trigger: { name: string | undefined; varName: string | undefined; prompt: string | undefined },
+  host: (run: () => CollectorRun) => CollectorHost,
+): CollectorRun | string {
+  const found = resolveCollector(pb, trigger.name, trigger.varName);
+  if (typeof found === "string") return found;
+  const run: CollectorRun = new CollectorRun(found.name, found.def, found.varName, trigger.prompt ?? found.def.prompt, host(() => run));
+  return run;
+}
+
+/** The system note a collector's result leaves in the history (and tells the model). */
+export function collectedNote(r: CollectorResult): string {
+  return r.valid ? `[keypad input for ${r.var}: ${r.digits}]` : `[keypad input for ${r.var} failed after ${r.attempt} attempts]`;
+}
+
 export class CollectorRun {
   private digits = "";
   private attempt = 1;

@@ -16,7 +16,7 @@
 import { pino, type Logger } from "pino";
 import type { DtmfAction, Playbook, Scene } from "../types.js";
 import { isInternalVariable, templateContext, type CallFacts } from "../variables.js";
-import { CollectorRun, resolveCollector, type CollectorResult } from "./collector.js";
+import { collectedNote, openCollector, type CollectorResult, type CollectorRun } from "./collector.js";
 import { FollowupClock } from "./followup.js";
 import { buildSystemPrompt, buildTools, DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_TOOL_ROUNDS, offeredBuiltins, trimHistory, type BuiltinTool } from "./prompt.js";
 import { closeSegment, Reply, runHttpTags, runToolCalls, streamReply, type Playout, type ReplyHost } from "./reply.js";
@@ -402,8 +402,9 @@ export class PlaybookRunner {
   private interruptPlayback(): void {
     const reply = this.generating;
     if (reply && reply.interruptible) reply.cancel();
+    // Also when none of ours plays: a client's interruptible play is cut as well (the pipeline keeps the others).
     const playing = [...this.playouts.values()];
-    if (playing.length > 0 && playing.every((p) => p.interruptible)) this.command({ command: "interrupt", graceful: true });
+    if (playing.every((p) => p.interruptible)) this.command({ command: "interrupt", graceful: true });
   }
 
   // ---------------------------------------------------------------------------------------------- follow-up (§2.11)
@@ -438,19 +439,18 @@ export class PlaybookRunner {
   // ---------------------------------------------------------------------------------------------- collectors (§2.10)
 
   private startCollector(name: string | undefined, varName: string | undefined, prompt: string | undefined): boolean {
-    const found = resolveCollector(this.pb, name, varName);
-    if (typeof found === "string") {
-      this.error("playbook", "BAD_REQUEST", found);
+    const run = openCollector(this.pb, { name, varName, prompt }, (self) => ({
+      say: (source) => this.say(source, { interruptible: false }),
+      setTimer: (fn, ms) => this.timers.set(fn, ms),
+      clearTimer: (t) => this.timers.clear(t as TimerRef),
+      done: (result) => this.onCollected(self(), result),
+    }));
+    if (typeof run === "string") {
+      this.error("playbook", "BAD_REQUEST", run);
       return false;
     }
     this.followup.cancel();
     this.collector?.cancel();
-    const run = new CollectorRun(found.name, found.def, found.varName, prompt ?? found.def.prompt, {
-      say: (source) => this.say(source, { interruptible: false }),
-      setTimer: (fn, ms) => this.timers.set(fn, ms),
-      clearTimer: (t) => this.timers.clear(t as TimerRef),
-      done: (result) => this.onCollected(run, result),
-    });
     this.collector = run;
     run.start();
     return true;
@@ -463,10 +463,7 @@ export class PlaybookRunner {
       this.collected[r.var] = r.digits;
     }
     this.emit({ event: "collected", collector: r.collector, var: r.var, digits: r.digits, valid: r.valid, attempt: r.attempt });
-    this.addHistory({
-      role: "system",
-      content: r.valid ? `[keypad input for ${r.var}: ${r.digits}]` : `[keypad input for ${r.var} failed after ${r.attempt} attempts]`,
-    });
+    this.addHistory({ role: "system", content: collectedNote(r) });
     this.enqueue(() => this.llmTurn(true));
   }
 
