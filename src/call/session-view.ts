@@ -7,7 +7,7 @@ import type { Config } from "../config.js";
 import type { CallOutcome, HookTarget } from "../playbook/posthook/summary.js";
 import type { Playbook } from "../playbook/types.js";
 import type { HangupInitiator } from "../pipeline/conversation.js";
-import type { CallView, HangupInfo, WireEvent } from "./session-types.js";
+import type { CallView, HangupInfo, NegotiatedMedia, WireEvent } from "./session-types.js";
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 /** Variables whose names look like secrets are masked in the detail view. */
@@ -127,4 +127,9 @@ export function hookTarget(playbook: Playbook | undefined, cfg: Config["posthook
 
 function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+/** The `answer` event's `media` (ws-call-api §4): the negotiated formats both ways, the ptime. */
+export function wireMedia(m: NegotiatedMedia): Record<string, unknown> {
+  return { codec: m.codec, sampleRate: m.sampleRate, outputCodec: m.outputCodec ?? m.codec, outputSampleRate: m.outputSampleRate ?? m.sampleRate, ptime: m.ptime ?? 20 };
 }

@@ -12,7 +12,7 @@ import { AppError, isAppError, toAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
-import type { CallControlEvents, TransferRequest } from "../pbx/call-control.js";
+import type { CallControlEvents, TransferOutcome, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
 import { validateCommand } from "../pipeline/core/commands.js";
 import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
@@ -21,7 +21,7 @@ import { buildHook } from "../playbook/posthook/summary.js";
 import type { Playbook } from "../playbook/types.js";
 import { COMMANDS, dtmfCommand, mergeSettings, parseCallOption, parseFields, referCommand, rejectCommand, transferCommand } from "./call-option.js";
 import { EventDump } from "./event-dump.js";
-import { callDetail, callOutcome, callSummary, hangupEvent, hookTarget } from "./session-view.js";
+import { callDetail, callOutcome, callSummary, hangupEvent, hookTarget, wireMedia } from "./session-view.js";
 
 import type { CallType, CallState, Direction, WireEvent, CallClientPort, LegSetup, NegotiatedMedia, CallDeps, CallSessionOptions, HangupInfo, Variables } from "./session-types.js";
 
@@ -215,12 +215,12 @@ export class CallSession {
         const target = f.callee ?? f.target;
         if (target === undefined) throw new AppError("BAD_REQUEST", "refer needs callee", { details: { fields: [{ path: "callee", message: "required" }] } });
         const timeoutMs = f.options?.timeoutMs ?? (f.options?.timeout !== undefined ? f.options.timeout * 1000 : undefined);
-        return this.transferRequested({ mode: "refer", target, headers: f.options?.headers, timeoutMs });
+        return void (await this.transferRequested({ mode: "refer", target, headers: f.options?.headers, timeoutMs }));
       }
       case "transfer": {
         const f = parseFields(transferCommand, c);
         const mode = f.mode ?? (/^(sips?|tel):/i.test(f.target) ? "refer" : "dialplan");
-        return this.transferRequested({ mode, target: f.target, context: f.context, headers: f.headers });
+        return void (await this.transferRequested({ mode, target: f.target, context: f.context, headers: f.headers }));
       }
       case "dtmf": {
         const f = parseFields(dtmfCommand, c);
@@ -316,7 +316,7 @@ export class CallSession {
     });
     this.state = "active";
     this.answeredAt = this.now();
-    this.emit({ event: "answer", trackId: this.id, sdp: "", ...(this.media && this.callType === "websocket" ? { media: this.wireMedia() } : {}) });
+    this.emit({ event: "answer", trackId: this.id, sdp: "", ...(this.media && this.callType === "websocket" ? { media: wireMedia(this.media) } : {}) });
     let conversation: Conversation;
     try {
       conversation = await this.deps.conversations({
@@ -354,18 +354,17 @@ export class CallSession {
     conversation.events.on("event", (e) => this.onConversationEvent(e));
     // What the playbook asks of the call itself: transfers (already announced as `transfer requested`) and DTMF.
     (conversation.events as unknown as TypedEmitter<{ control: [ControlRequest] }>).on("control", (c) => {
-      const done = (p: Promise<void>) => void p.catch((err: unknown) => this.emitError(c.command === "dtmf" ? "command" : "pbx", err));
-      if (c.command === "dtmf") done(this.sendDtmf(c.digits, 100, 100));
-      else if (c.command === "refer") done(this.transferRequested({ mode: "refer", target: c.callee }, true));
-      else done(this.transferRequested({ mode: "dialplan", target: c.target, context: c.context }, true));
+      if (c.command === "dtmf") return void this.sendDtmf(c.digits, 100, 100).catch((err: unknown) => this.emitError("command", err));
+      const request: TransferRequest = c.command === "refer" ? { mode: "refer", target: c.callee } : { mode: "dialplan", target: c.target, context: c.context };
+      // A transfer that did not happen hands the call back to the agent (it was waiting for it): never silence.
+      const failed = (reason: string): void => conversation.transferFailed(reason);
+      void this.transferRequested(request, true).then(
+        (outcome) => outcome?.state === "failed" && failed(outcome.reason),
+        (err: unknown) => (this.emitError("pbx", err), failed(toAppError(err).message)),
+      );
     });
     void conversation.closed.then((end) => this.finish(end));
     await conversation.start();
-  }
-
-  private wireMedia(): Record<string, unknown> {
-    const m = this.media as NegotiatedMedia;
-    return { codec: m.codec, sampleRate: m.sampleRate, outputCodec: m.outputCodec ?? m.codec, outputSampleRate: m.outputSampleRate ?? m.sampleRate, ptime: m.ptime ?? 20 };
   }
 
   private appDrivenPlaybook(): Promise<Playbook> {
@@ -377,20 +376,21 @@ export class CallSession {
    * `refer`/`transfer` (and the playbook's transfers): on a PBX call the PBX does it and reports the outcome; on a
    * websocket call only `transfer {state:"requested"}` is emitted and the application decides (§3.9).
    */
-  private async transferRequested(request: TransferRequest, alreadyAnnounced = false): Promise<void> {
+  private async transferRequested(request: TransferRequest, alreadyAnnounced = false): Promise<TransferOutcome | undefined> {
     if (this.callType === "twilio") throw new AppError("UNSUPPORTED", "transfer is not possible through a Twilio media stream");
     if (this.state !== "active") throw new AppError("INVALID_STATE", `transfer needs an answered call; call ${this.id} is ${this.state}`);
     const base = { trackId: this.id, mode: request.mode, target: request.target, ...(request.context !== undefined ? { context: request.context } : {}) };
     if (!alreadyAnnounced) this.emit({ event: "transfer", ...base, state: "requested" });
     const control = this.options.control;
-    if (!control) return;
+    if (!control) return undefined;
     const outcome = await control.transfer(request);
     if (outcome.state === "failed") {
       this.emit({ event: "transfer", ...base, state: "failed", reason: outcome.reason, ...(outcome.code !== undefined ? { code: outcome.code } : {}) });
-      return;
+      return outcome;
     }
     this.emit({ event: "transfer", ...base, state: "accepted" });
     this.hangup({ reason: request.mode === "refer" ? "refer" : "transferred", initiator: request.mode === "refer" ? "caller" : "agent", pbxGone: true });
+    return outcome;
   }
 
   /** In-band tones mixed into the agent audio, queued after what is playing (websocket and Twilio calls). */

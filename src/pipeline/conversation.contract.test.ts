@@ -904,6 +904,27 @@ const SHARED: Shared[] = [
     },
     both: ["p:interrupted"],
   },
+  {
+    name: "a key action after a DTMF transfer request (key 1 transfer, then key 2 hangup): ignored while the transfer is pending; after transferFailed the call is the agent's again",
+    async observe(p) {
+      const m = await started(p, { frontMatter: KEYS, body: SCENES });
+      m.leg.pushDtmf("1");
+      await run(m, 300);
+      m.leg.pushDtmf("2");
+      await run(m, 300);
+      const pending = m.events.map((e) => (e.event === "dtmf" ? `dtmf:${e.digit}` : e.event === "hangup" ? `hangup:${e.reason}` : e.event));
+      m.conv.transferFailed("486 Busy Here");
+      // The agent answers (serial: an LLM turn, runner.test.ts; realtime: a response, transfer.test.ts), here
+      // without audio from the fake model.
+      m.session?.()?.push({ type: "response_started", responseId: "r-failed" });
+      m.session?.()?.push({ type: "response_done", responseId: "r-failed", status: "completed" });
+      await run(m, 300);
+      m.leg.pushDtmf("2");
+      await runUntil(m, hungUp(m));
+      return { pending, history: m.conv.snapshot().runner?.history.some((h) => h.message.role === "system" && h.message.content === "[the transfer failed: 486 Busy Here]"), end: of(m, "hangup")[0]?.reason };
+    },
+    both: { pending: ["dtmf:1", "transfer", "dtmf:2"], history: true, end: "agent" },
+  },
 ];
 
 describe("Conversation contract: the same on both pipelines", () => {
@@ -941,20 +962,6 @@ const DIFFERENCES: Difference[] = [
     serial: { events: ["dtmf"], history: [], toModel: [], responses: 0 },
     // realtime tells the model and asks it for a response
     realtime: { events: ["dtmf"], history: [{ role: "user", content: "[the caller pressed 5]" }], toModel: [{ role: "user", text: "[the caller pressed 5]" }], responses: 1 },
-  },
-  {
-    name: "a key action after a DTMF transfer request (key 1 transfer, then key 2 hangup)",
-    async observe(p) {
-      const m = await started(p, { frontMatter: KEYS, body: SCENES });
-      m.leg.pushDtmf("1");
-      await run(m, 300);
-      m.leg.pushDtmf("2");
-      await run(m, 300);
-      return m.events.map((e) => (e.event === "dtmf" ? `dtmf:${e.digit}` : e.event === "hangup" ? `hangup:${e.reason}` : e.event));
-    },
-    // serial: the runner is done after the transfer request, later key actions are ignored; realtime: the call goes on
-    serial: ["dtmf:1", "transfer", "dtmf:2"],
-    realtime: ["dtmf:1", "transfer", "dtmf:2", "hangup:agent"],
   },
   {
     name: "snapshot().runner.history[].at: which clock",

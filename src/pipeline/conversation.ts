@@ -143,6 +143,11 @@ export interface Conversation {
   handleCommand(command: ConversationCommand): void;
   /** Ends the conversation (e.g. the caller hung up); idempotent. */
   stop(end?: ConversationEnd): Promise<void>;
+  /**
+   * A transfer the playbook asked for (a `control` request) did not happen (§3.9 `transfer {state:"failed"}`): the
+   * agent, which stopped taking turns for it, goes on with the call and tells the caller.
+   */
+  transferFailed(reason: string): void;
   /** Resolves once, when the conversation is over (hangup from any side). */
   readonly closed: Promise<ConversationEnd>;
   snapshot(): ConversationSnapshot;

@@ -3,6 +3,8 @@
  * FreeSWITCH 1.10.12, and a real mod_audio_fork-style WebSocket) and takes the call's audio from the fork.
  * inbound call -> greeting plays -> caller speech -> reply -> DTMF -> transfer -> hangup -> post-call hook.
  */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CallClient } from "../../src/client/index.js";
 import { FreeSwitchSim } from "../sim/freeswitch/esl-sim.js";
@@ -129,6 +131,26 @@ describe("FreeSWITCH inbound (park + ESL)", () => {
     await until("the hold music's end", () => events.some((e) => e.event === "trackEnd" && e.playId === "hold"));
     expect(events.find((e) => e.event === "trackEnd" && e.playId === "hold")?.reason).toBe("interrupted");
     expect(sim.channel(uuid)?.breaks).toBeGreaterThan(breaks);
+  }, 60_000);
+
+  it("a playbook key transfer that the PBX refuses hands the call back to the agent: the caller's next turn is answered", async () => {
+    const { sim, server } = await setup();
+    // hello.md with a key that refers the caller to a desk.
+    const hello = await readFile(join(server.dir, "playbooks", "hello.md"), "utf8");
+    await writeFile(join(server.dir, "playbooks", "desk.md"), hello.replace("followup:", 'dtmf:\n  "0": { action: refer, target: "sip:desk@example.com" }\nfollowup:'));
+    sim.deflectBehavior = () => ({ sipfrag: "SIP/2.0 486 Busy Here" });
+    const uuid = sim.placeCall({ caller: "100", callee: "9000", variables: { active_call: "true", active_call_playbook: "desk.md" }, audio: silence(400), loopAudio: true });
+    await until("the call", () => server.calls.get(uuid)?.state === "active");
+    const events = record(server, uuid);
+    await until("the greeting", () => events.some((e) => e.event === "trackEnd" && e.playId === "greeting"));
+    sim.pressDtmf(uuid, "0");
+    await until("the failed transfer", () => events.some((e) => e.event === "transfer" && e.state === "failed"));
+    expect(sim.channel(uuid)?.deflectedTo).toBe("sip:desk@example.com");
+    const tracks = events.filter((e) => e.event === "trackStart").length;
+    sim.setCallerAudio(uuid, new Int16Array([...fliteSpeech("hello there"), ...silence(2000)]), false);
+    await until("the transcript", () => events.some((e) => e.event === "asrFinal"), 20_000);
+    await until("the agent's answer", () => events.filter((e) => e.event === "trackStart").length > tracks, 20_000);
+    expect(server.calls.get(uuid)?.state).toBe("active");
   }, 60_000);
 
   it("refer: uuid_deflect, the NOTIFY's outcome decides: 200 ends the call `refer`, 486 keeps it; DTMF out goes by uuid_send_dtmf", async () => {

@@ -111,6 +111,11 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
     }
   }
 
+  transferFailed(reason: string): void {
+    if (this.end || !this.started) return;
+    this.onTransferFailed(reason);
+  }
+
   async stop(end: ConversationEnd = { reason: "shutdown", initiator: "system" }): Promise<void> {
     this.finish(end);
     await this.closed;
@@ -123,6 +128,8 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected abstract onTrackStart(e: TrackStartEvent): void;
   protected abstract onTrackEnd(e: TrackEndEvent): void;
   protected abstract onDtmf(e: DtmfEvent): void;
+  /** The playbook's transfer failed: the agent takes the call back. */
+  protected abstract onTransferFailed(reason: string): void;
   /** A caller frame, caller mute already applied. */
   protected abstract onCallerFrame(frame: AudioFrame): void;
   /** Synchronous clean-up at the end (timers, aborts, the playbook's hangup), before the leg is cleared. */

@@ -411,6 +411,15 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.maybeArmFollowup();
   }
 
+  /** The model hears why and tells the caller; key actions, follow-ups and answers start again. */
+  protected onTransferFailed(reason: string): void {
+    if (!this.terminals.transferFailed()) return;
+    const note = `[the transfer failed${reason ? `: ${reason}` : ""}]`;
+    this.scenes.add({ role: "system", content: note });
+    this.session?.addMessage("system", note);
+    this.responses.request({});
+  }
+
   protected onDtmf(e: DtmfEvent): void {
     this.keypad.digit(e);
   }

@@ -2,7 +2,8 @@
  * What ends a Realtime call or hands it over (hangup, refer, transfer: a tool's, a key action's, a `tts autoHangup`,
  * the follow-up's `maxFollowUp`), run once the agent's speech before it has been heard: no response still
  * streaming, then a mark on the leg after everything written so far. Meanwhile the call is `ending`: no new answers,
- * key actions, collectors or follow-ups start. A transfer request ends that state (the call layer decides the rest).
+ * key actions, collectors or follow-ups start. After a transfer request the call stays ending until the call layer
+ * reports that the transfer failed (a successful one ends the call).
  */
 import type { MediaClock } from "../../media/clock.js";
 import type { MediaLeg } from "../../media/leg.js";
@@ -24,6 +25,8 @@ export interface TerminalHost {
 
 export class Terminals {
   private pending = false;
+  /** A transfer was requested and its outcome is not known. */
+  private transferring = false;
 
   constructor(private readonly h: TerminalHost) {}
 
@@ -53,7 +56,16 @@ export class Terminals {
       return;
     }
     this.h.scenes.recordTransfer(t, trigger);
+    // Still ending: the call layer carries the transfer out, or reports that it failed (transferFailed).
     this.h.requestTransfer(t);
+    this.transferring = true;
+  }
+
+  /** The transfer requested did not happen: the call is the agent's again. False when none was requested. */
+  transferFailed(): boolean {
+    if (!this.transferring) return false;
+    this.transferring = false;
     this.pending = false;
+    return true;
   }
 }

@@ -197,6 +197,10 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     this.run(command, false);
   }
 
+  protected onTransferFailed(reason: string): void {
+    this.runner.handle({ type: "transferFailed", reason });
+  }
+
   protected onDtmf(e: DtmfEvent): void {
     this.cancelWaitInput();
     this.emit({ event: "dtmf", trackId: this.callId, digit: e.digit, durationMs: e.durationMs, source: e.source });

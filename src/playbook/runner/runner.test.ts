@@ -187,7 +187,7 @@ describe("DTMF actions (§2.9)", () => {
     const pb = loadPlaybook(
       `---\nllm: { provider: scripted }\ngreeting: false\ndtmf:\n  "1": { action: hangup }\n  "2": { action: transfer, target: "sip:desk@example.com" }\n---\n# Scene: a\n<dtmf digit="1" action="goto" scene="b"/>\nA\n# Scene: b\nB\n`,
     );
-    const { runner, call } = makeRunner(pb, ["In b."]);
+    const { runner, call, llm } = makeRunner(pb, ["In b.", "Sorry, the desk is busy."]);
     runner.start();
     runner.handle({ type: "dtmf", digit: "5" });
     expect(call.commands).toEqual([]);
@@ -197,7 +197,14 @@ describe("DTMF actions (§2.9)", () => {
     call.finishPlayback();
     runner.handle({ type: "dtmf", digit: "2" });
     expect(call.of("refer")).toEqual([{ command: "refer", callee: "sip:desk@example.com" }]);
+    const asked = llm.requests.length;
     runner.handle({ type: "transferFailed", reason: "486" });
+    await runner.idle();
+    // The agent tells the caller: an LLM turn that hears why.
+    expect(llm.requests).toHaveLength(asked + 1);
+    expect(llm.requests.at(-1)?.messages.at(-1)).toMatchObject({ role: "system", content: "[the transfer failed: 486]" });
+    expect(call.spoken().at(-1)).toBe("Sorry, the desk is busy.");
+    call.finishPlayback();
     runner.handle({ type: "dtmf", digit: "1" });
     expect(call.of("hangup")).toEqual([{ command: "hangup", reason: "agent", initiator: "agent" }]);
   });

@@ -181,9 +181,10 @@ export class PlaybookRunner {
         if (this.followup.resume(!this.ending && !this.collector)) this.maybeArmFollowup();
         return;
       case "transferFailed":
+        // The call is the agent's again: it tells the caller (the reply hears why), then the call goes on.
         this.ending = false;
         this.addHistory({ role: "system", content: `[the transfer failed${input.reason ? `: ${input.reason}` : ""}]` });
-        this.maybeArmFollowup();
+        this.enqueue(() => this.llmTurn(true));
         return;
       case "hangup":
         return this.stop();
