@@ -925,6 +925,16 @@ const SHARED: Shared[] = [
     },
     both: { pending: ["dtmf:1", "transfer", "dtmf:2"], history: true, end: "agent" },
   },
+  {
+    name: "snapshot().runner.history[].at is the wall clock",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "history", speaker: "user", text: "hi" });
+      return m.conv.snapshot().runner?.history.map((h) => h.at);
+    },
+    // the wall clock (epoch ms): the post-call hook's history timestamps
+    both: [WALL_EPOCH + 100],
+  },
 ];
 
 describe("Conversation contract: the same on both pipelines", () => {
@@ -962,17 +972,6 @@ const DIFFERENCES: Difference[] = [
     serial: { events: ["dtmf"], history: [], toModel: [], responses: 0 },
     // realtime tells the model and asks it for a response
     realtime: { events: ["dtmf"], history: [{ role: "user", content: "[the caller pressed 5]" }], toModel: [{ role: "user", text: "[the caller pressed 5]" }], responses: 1 },
-  },
-  {
-    name: "snapshot().runner.history[].at: which clock",
-    async observe(p) {
-      const m = await started(p);
-      m.conv.handleCommand({ command: "history", speaker: "user", text: "hi" });
-      return m.conv.snapshot().runner?.history.map((h) => h.at);
-    },
-    // serial: the media clock (ms since the call's start; hook-history.ts drops it), realtime: the wall clock (epoch ms)
-    serial: [100],
-    realtime: [WALL_EPOCH + 100],
   },
 ];
 

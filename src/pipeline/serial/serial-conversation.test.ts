@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../errors.js";
 import { ScriptLlm } from "../../playbook/runner/testutil.js";
+import { clockVariables } from "../../playbook/variables.js";
 import { ScriptedTts } from "../../providers/scripted.js";
 import type { AudioFrame } from "../../audio/index.js";
 import type { TtsOptions } from "../../providers/types.js";
@@ -10,7 +11,7 @@ const rejections = watchUnhandledRejections();
 
 describe("SerialConversation", () => {
   it("a full turn: greeting, caller speech, early EOU hit, reply audio, events in order", async () => {
-    const h = new Harness({ script: ["hello there"] });
+    const h: Harness = new Harness({ script: ["hello there"] });
     await h.conv.start();
     await h.run(600);
     await h.run(700, Harness.speech(700));
@@ -45,6 +46,21 @@ describe("SerialConversation", () => {
     expect(end?.duration).toBe(h.leg.captured.filter((f) => f.playId === "r-1").length * 20);
     expect(end?.duration).toBeGreaterThanOrEqual(20 * 60);
     expect(rejections).toEqual([]);
+  });
+
+  it("templates and the history use the wall clock, not the media clock (which counts from the call's start)", async () => {
+    const wall = Date.UTC(2026, 11, 7, 10, 30);
+    const h = new Harness({
+      playbook: `---\nllm: { provider: scripted }\ngreeting: "Today is {{ date }}, a {{ weekday }}."\n---\nBe brief.\n`,
+      wallClock: (): number => wall + h.clock.now(),
+    });
+    await h.conv.start();
+    await h.run(3000);
+    const { date, weekday } = clockVariables({ now: new Date(wall) });
+    expect(date.startsWith("2026-12-0")).toBe(true);
+    const [greeting] = h.conv.snapshot().runner?.history ?? [];
+    expect(greeting?.message).toEqual({ role: "assistant", content: `Today is ${date}, a ${weekday}.` });
+    expect(greeting?.at).toBeGreaterThanOrEqual(wall);
   });
 
   it("barge-in clears agent audio within one frame and the history keeps only what was heard", async () => {

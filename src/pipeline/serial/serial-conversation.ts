@@ -117,7 +117,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       command: (c) => this.onRunnerCommand(c),
       event: (e) => this.onRunnerEvent(e),
     };
-    this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler });
+    this.runner = new PlaybookRunner({ ...options.runner, llm: this.speculation, sink, scheduler, wallClock: this.wall });
     this.queue = new UtteranceQueue({
       leg: this.leg,
       clock: this.clock,

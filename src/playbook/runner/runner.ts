@@ -51,6 +51,8 @@ export class PlaybookRunner {
   private readonly llm: RunnerLlm;
   private readonly sink: RunnerSink;
   private readonly clock: Scheduler;
+  /** Epoch ms (templates, history and transfer times): not the scheduler, whose clock may be a media clock. */
+  private readonly wall: () => number;
   private readonly layers: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>;
   private readonly timeZone: string | undefined;
   private readonly log: Logger;
@@ -95,6 +97,7 @@ export class PlaybookRunner {
     this.llm = opts.llm;
     this.sink = opts.sink;
     this.clock = opts.scheduler ?? systemScheduler;
+    this.wall = opts.wallClock ?? (() => this.clock.now());
     this.timers = new RunnerTimers(this.clock);
     this.followup = new FollowupClock<TimerRef>(this.timers, () => this.onFollowupTimer());
     this.layers = opts.variables ?? [];
@@ -267,7 +270,7 @@ export class PlaybookRunner {
   private render(source: string, local?: Record<string, unknown>): string {
     const ctx = templateContext({ ...this.call, scene: this.current.id }, [this.pb.variables, ...this.layers, this.runtime], {
       ...(this.timeZone !== undefined ? { timeZone: this.timeZone } : {}),
-      now: new Date(this.clock.now()),
+      now: new Date(this.wall()),
       ...(local ? { local } : {}),
     });
     return this.pb.templates.render(source, ctx, {
@@ -276,7 +279,7 @@ export class PlaybookRunner {
   }
 
   private addHistory(message: ChatMessage, extra: Partial<HistoryEntry> = {}): HistoryEntry {
-    const entry: HistoryEntry = { message, at: this.clock.now(), ...extra };
+    const entry: HistoryEntry = { message, at: this.wall(), ...extra };
     this.history.push(entry);
     return entry;
   }
@@ -490,7 +493,7 @@ export class PlaybookRunner {
     if (t.kind === "hangup") {
       for (const [k, v] of Object.entries(this.pb.settings.sip?.hangupHeaders ?? {})) headers[k] = this.render(v, { reason: t.reason });
     }
-    const { command, transfer } = terminalCommand(t, this.clock.now(), headers);
+    const { command, transfer } = terminalCommand(t, this.wall(), headers);
     if (transfer) this.transfers.push(transfer);
     this.command(command);
   }

@@ -39,6 +39,11 @@ export interface RunnerOptions {
   llm: RunnerLlm;
   sink: RunnerSink;
   scheduler?: Scheduler;
+  /**
+   * Epoch ms now: `date`/`time`/`weekday` in templates, and when history entries and transfers happened. Default
+   * the scheduler's `now` (a media clock counts from its own start, so a pipeline passes its wall clock).
+   */
+  wallClock?: () => number;
   /** Variable layers between front matter `variables` and the runtime ones: handler rule, then the call's own. */
   variables?: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>;
   /** `[log] timezone` for `date`, `time`, `weekday`. */
@@ -123,7 +128,7 @@ export type RunnerInput =
 
 export interface HistoryEntry {
   message: ChatMessage;
-  /** Scheduler time when added. */
+  /** Epoch ms when added (the runner's wall clock). */
   at: number;
   /** Assistant text cut by a barge-in. */
   interrupted?: boolean;
