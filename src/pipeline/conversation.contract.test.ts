@@ -27,7 +27,7 @@ import type { Conversation, ConversationEvent, HangupInitiator } from "./convers
 import { RealtimeConversation } from "./realtime/realtime-conversation.js";
 import { FakeRealtime, type FakeSession } from "./realtime/testutil.js";
 import type { ControlRequest } from "./serial/serial-conversation.js";
-import { energyVad, flush, Harness, watchUnhandledRejections } from "./serial/testutil.js";
+import { energyVad, flush, Harness, runCaller, watchUnhandledRejections } from "./serial/testutil.js";
 
 const rejections = watchUnhandledRejections();
 
@@ -173,19 +173,7 @@ async function started(pipeline: Pipeline, opts: MakeOptions = {}): Promise<Made
 }
 
 /** Advances the media clock by `ms` in 20 ms steps, pushing `audio` (else silence) as caller audio in step. */
-async function run(m: Made, ms: number, audio?: Int16Array): Promise<void> {
-  const step = (m.leg.callerRate * 20) / 1000;
-  for (let t = 0, i = 0; t < ms; t += 20, i += step) {
-    if (audio && i < audio.length) {
-      const chunk = new Int16Array(step);
-      chunk.set(audio.subarray(i, Math.min(audio.length, i + step)));
-      m.leg.pushCaller(chunk);
-    } else m.leg.pushCallerSilence(20);
-    await flush(2);
-    m.clock.advance(20);
-    await flush(2);
-  }
-}
+const run = (m: Made, ms: number, audio?: Int16Array): Promise<void> => runCaller(m.leg, m.clock, ms, audio);
 
 /** Advances the media clock without any caller frame. */
 async function idle(m: Made, ms: number): Promise<void> {

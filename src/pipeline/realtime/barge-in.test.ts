@@ -10,7 +10,7 @@ import { MemoryLeg } from "../../media/memory-leg.js";
 import { loadPlaybook } from "../../playbook/runner/testutil.js";
 import type { ConversationEvent } from "../conversation.js";
 import type { InterruptionOptions } from "../turn/interruption.js";
-import { energyVad, flush, Harness } from "../serial/testutil.js";
+import { energyVad, Harness, runCaller } from "../serial/testutil.js";
 import { RealtimeConversation } from "./realtime-conversation.js";
 import { FakeRealtime } from "./testutil.js";
 
@@ -46,19 +46,7 @@ function make(turnDetection: "local" | "server_vad", interruption: Partial<Inter
 type Made = ReturnType<typeof make>;
 
 /** Advances 20 ms steps with `audio` (else silence) as caller frames. */
-async function run(m: Made, ms: number, audio?: Int16Array): Promise<void> {
-  const step = (m.leg.callerRate * 20) / 1000;
-  for (let t = 0, i = 0; t < ms; t += 20, i += step) {
-    if (audio && i < audio.length) {
-      const chunk = new Int16Array(step);
-      chunk.set(audio.subarray(i, Math.min(audio.length, i + step)));
-      m.leg.pushCaller(chunk);
-    } else m.leg.pushCallerSilence(20);
-    await flush(2);
-    m.clock.advance(20);
-    await flush(2);
-  }
-}
+const run = (m: Made, ms: number, audio?: Int16Array): Promise<void> => runCaller(m.leg, m.clock, ms, audio);
 
 /** A 4 s clip through the leg (tts base64, in chunks of at most 20 000 characters): no file I/O. */
 function playClip(m: Made, playId = "clip"): void {

@@ -7,7 +7,7 @@ import { ManualClock } from "../../media/clock.js";
 import { MemoryLeg } from "../../media/memory-leg.js";
 import { loadPlaybook } from "../../playbook/runner/testutil.js";
 import type { ConversationEvent } from "../conversation.js";
-import { energyVad, flush } from "../serial/testutil.js";
+import { energyVad, runCaller } from "../serial/testutil.js";
 import { RealtimeConversation } from "./realtime-conversation.js";
 import { FakeRealtime } from "./testutil.js";
 
@@ -16,14 +16,7 @@ afterEach(async () => {
   for (const c of live.splice(0)) await c.stop();
 });
 
-async function advance(clock: ManualClock, leg: MemoryLeg, ms: number): Promise<void> {
-  for (let t = 0; t < ms; t += 20) {
-    leg.pushCallerSilence(20);
-    await flush(2);
-    clock.advance(20);
-    await flush(2);
-  }
-}
+const advance = (clock: ManualClock, leg: MemoryLeg, ms: number): Promise<void> => runCaller(leg, clock, ms);
 
 it("a failed transfer: the model is told and asked to answer; a key action works again", async () => {
   const clock = new ManualClock();

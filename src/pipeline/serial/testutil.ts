@@ -36,6 +36,29 @@ export const flush = async (n = 4): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 };
 
+/**
+ * Advances a ManualClock by `ms` in 20 ms steps, pushing `audio` (else silence) into the leg as caller audio in
+ * step; `stop()` true ends it early with the rest of the time passed at once (a call that hung up).
+ */
+export async function runCaller(leg: MemoryLeg, clock: ManualClock, ms: number, audio?: Int16Array, stop?: () => boolean): Promise<void> {
+  const step = (leg.callerRate * 20) / 1000;
+  for (let t = 0, i = 0; t < ms; t += 20, i += step) {
+    if (stop?.()) {
+      clock.advance(ms - t);
+      await flush(2);
+      return;
+    }
+    if (audio && i < audio.length) {
+      const chunk = new Int16Array(step);
+      chunk.set(audio.subarray(i, Math.min(audio.length, i + step)));
+      leg.pushCaller(chunk);
+    } else leg.pushCallerSilence(20);
+    await flush(2);
+    clock.advance(20);
+    await flush(2);
+  }
+}
+
 export interface HarnessOptions extends Partial<Omit<SerialConversationOptions, "leg" | "runner">> {
   script?: string[];
   llm?: SerialConversationOptions["llm"];
@@ -73,22 +96,7 @@ export class Harness {
 
   /** Advances the clock by `ms` in 20 ms steps, pushing `audio` (else silence) as caller audio in step. */
   async run(ms: number, audio?: Int16Array): Promise<void> {
-    const step = 320;
-    for (let t = 0, i = 0; t < ms; t += 20, i += step) {
-      if (this.events.some((e) => e.event === "hangup")) {
-        this.clock.advance(ms - t);
-        await flush(2);
-        return;
-      }
-      if (audio && i < audio.length) {
-        const chunk = new Int16Array(step);
-        chunk.set(audio.subarray(i, Math.min(audio.length, i + step)));
-        this.leg.pushCaller(chunk);
-      } else this.leg.pushCallerSilence(20);
-      await flush(2);
-      this.clock.advance(20);
-      await flush(2);
-    }
+    await runCaller(this.leg, this.clock, ms, audio, () => this.events.some((e) => e.event === "hangup"));
   }
 
   /** Caller speech for the energy VAD: a loud tone. */
