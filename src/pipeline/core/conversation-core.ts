@@ -128,6 +128,8 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected abstract onTrackStart(e: TrackStartEvent): void;
   protected abstract onTrackEnd(e: TrackEndEvent): void;
   protected abstract onDtmf(e: DtmfEvent): void;
+  /** Resolves once everything the agent has said so far has played out to the caller. */
+  protected abstract playedOut(): Promise<void>;
   /** The playbook's transfer failed: the agent takes the call back. */
   protected abstract onTransferFailed(reason: string): void;
   /** A caller frame, caller mute already applied. */
@@ -250,6 +252,20 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected hangupEnd(c: Extract<ConversationCommand, { command: "hangup" }>): ConversationEnd {
     const initiator = (c.initiator as string | undefined) === "callee" ? "agent" : (c.initiator ?? "client");
     return { reason: "client", initiator, detail: c.reason, headers: c.headers };
+  }
+
+  /** `hangup` (§3.8): at once, or with `afterPlayout` once what the agent said so far has been heard. */
+  protected hangupCommand(c: Extract<ConversationCommand, { command: "hangup" }>): void {
+    const end = this.hangupEnd(c);
+    if (c.afterPlayout) this.finishAfterPlayout(end);
+    else this.finish(end);
+  }
+
+  /** Ends the call once everything the agent has said so far has been heard (a failed wait ends it anyway). */
+  protected finishAfterPlayout(end: ConversationEnd): void {
+    void this.playedOut()
+      .catch((err: unknown) => this.emitError("media", err))
+      .then(() => this.finish(end));
   }
 
   /** `history`: the speaker it is filed under (anything else is the user). */

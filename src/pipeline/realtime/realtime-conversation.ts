@@ -478,12 +478,8 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       case "mute":
       case "unmute":
         return this.setMute(c);
-      case "hangup": {
-        const end = this.hangupEnd(c);
-        if (c.afterPlayout) void this.terminals.afterPlayout().then(() => this.finish(end));
-        else this.finish(end);
-        return;
-      }
+      case "hangup":
+        return this.hangupCommand(c);
       case "history": {
         const speaker = this.historySpeaker(c);
         this.scenes.add(speaker === "assistant" ? { role: "assistant", content: c.text } : { role: speaker, content: c.text });
@@ -561,6 +557,10 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     const code = isAppError(cause) ? cause.code : "PROVIDER_ERROR";
     this.emit({ event: "error", trackId: this.callId, sender: "realtime", code, error: message });
     this.finish({ reason: "error", initiator: "system", detail: message });
+  }
+
+  protected playedOut(): Promise<void> {
+    return this.terminals.afterPlayout();
   }
 
   protected teardown(): void {

@@ -24,7 +24,7 @@ import type { DtmfEvent, TrackEndEvent, TrackStartEvent } from "../../media/leg.
 import { PlaybookRunner } from "../../playbook/runner/index.js";
 import type { RunnerCommand, RunnerEvent, RunnerSink, Scheduler } from "../../playbook/runner/index.js";
 import { createVadEngine } from "../../vad/index.js";
-import type { Conversation, ConversationCommand, ConversationEnd, ConversationSnapshot, ControlRequest } from "../conversation.js";
+import type { Conversation, ConversationCommand, ConversationSnapshot, ControlRequest } from "../conversation.js";
 import { CallerVad, ConversationCore, WaitInputTimer, type CoreEvents } from "../core/index.js";
 import type { InterruptionOutput, InterruptionPolicy, TurnDetector } from "../turn/index.js";
 import { AudioStages, recordingName, type RecordingInfo } from "./audio-stages.js";
@@ -329,7 +329,7 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
           this.queue.stopAll("command", c.graceful ? 150 : 0, true);
           return;
         case "hangup":
-          void this.hangupAfterPlayout({ reason: c.reason, initiator: "agent", detail: c.detail, headers: c.headers });
+          this.finishAfterPlayout({ reason: c.reason, initiator: "agent", detail: c.detail, headers: c.headers });
           return;
         case "refer":
           return this.requestTransfer({ kind: "refer", target: c.callee });
@@ -396,12 +396,8 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
       case "mute":
       case "unmute":
         return this.setMute(c);
-      case "hangup": {
-        const end = this.hangupEnd(c);
-        if (c.afterPlayout) void this.hangupAfterPlayout(end);
-        else this.finish(end);
-        return;
-      }
+      case "hangup":
+        return this.hangupCommand(c);
       case "history": {
         const speaker = this.historySpeaker(c);
         this.runner.addMessage(speaker, c.text);
@@ -573,17 +569,11 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
   }
 
   /** Waits until everything queued has been synthesised and played out, then ends the call. */
-  private async hangupAfterPlayout(end: ConversationEnd): Promise<void> {
-    try {
-      while (!this.end && this.queue.writing()) {
-        await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
-      }
-      if (this.end) return;
-      await this.leg.mark(`hangup-${++this.seq}`);
-    } catch (err) {
-      this.emitError("media", err);
+  protected async playedOut(): Promise<void> {
+    while (!this.end && this.queue.writing()) {
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, this.tickMs));
     }
-    this.finish(end);
+    if (!this.end) await this.leg.mark(`hangup-${++this.seq}`);
   }
 
   protected teardown(): void {
