@@ -131,6 +131,25 @@ describe("realtime barge-in through the InterruptionPolicy", () => {
     expect(names).toEqual(["interruption", "trackEnd"]);
   });
 
+  it("server_vad: speech while a response is generating but not yet audible cancels it, and its late audio never plays", async () => {
+    const m = make("server_vad");
+    await m.conv.start();
+    await run(m, 100);
+    m.conv.handleCommand({ command: "tts", text: "Let me check that for you." });
+    const session = m.session()!;
+    expect(session.creates).toBe(1);
+    session.push({ type: "response_started", responseId: "r1" });
+    await run(m, 40);
+    session.push({ type: "speech_started" });
+    await run(m, 40);
+    expect(session.cancels).toBe(1);
+    session.push({ type: "audio", responseId: "r1", itemId: "i1", frame: { pcm: new Int16Array(2400).fill(3000), sampleRate: 24000, timestampMs: 0 } });
+    session.push({ type: "response_done", responseId: "r1", status: "cancelled" });
+    await run(m, 300);
+    expect(at(m, "trackStart")).toEqual([]);
+    expect(m.leg.captured.filter((f) => f.pcm.some((x) => x !== 0))).toEqual([]);
+  });
+
   it("server_vad: strategy none leaves the agent speaking", async () => {
     const m = await started("server_vad", { strategy: "none" });
     m.session()?.push({ type: "speech_started" });

@@ -41,6 +41,8 @@ export class BargeIn {
   /** TrackEnds the leg reported from inside a clear, held until the cut's interruptions are out. */
   private deferred: TrackEndEvent[] | undefined;
   private readonly fadeOutMs: number;
+  /** `strategy` is not `none`. */
+  private readonly enabled: boolean;
   /** The policy's utterance index for the caller's transcripts (every final counts, empty ones too). */
   private utterance = 0;
 
@@ -48,9 +50,10 @@ export class BargeIn {
     private readonly h: BargeInHost,
     options: Partial<InterruptionOptions>,
     /** `turnDetection: local`: our VAD, so the policy's timing rules apply. */
-    local: boolean,
+    private readonly local: boolean,
   ) {
     this.fadeOutMs = options.fadeOutMs ?? 20;
+    this.enabled = options.strategy !== "none";
     const server = local ? {} : { minSpeechMs: 0, ignoreFirstMs: 0, strategy: options.strategy === "none" ? ("none" as const) : ("vad" as const) };
     this.policy = new InterruptionPolicy({ ...options, ...server });
   }
@@ -75,7 +78,11 @@ export class BargeIn {
 
   /** The caller started speaking (`startMs`: the onset, on the leg's clock). */
   speaking(startMs: number): void {
-    this.feed({ type: "speaking", atMs: this.h.leg.nowMs, startMs });
+    const outputs = this.policy.process({ type: "speaking", atMs: this.h.leg.nowMs, startMs });
+    this.act(outputs);
+    // Server turn detection: the server has cancelled its response at speech_started, audible or not. One that
+    // has not reached the leg yet is no track for the policy, so it is cut here: its late audio must not play.
+    if (!this.local && this.enabled && !outputs.some((o) => o.type === "bargeIn") && !this.uninterruptible()) this.cut("bargeIn");
   }
 
   silence(): void {
