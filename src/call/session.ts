@@ -12,7 +12,7 @@ import { AppError, isAppError, toAppError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { dtmfTones } from "../audio/index.js";
 import type { MediaLeg } from "../media/leg.js";
-import type { CallControlEvents, TransferOutcome, TransferRequest } from "../pbx/call-control.js";
+import type { CallControlEvents, TransferRequest } from "../pbx/call-control.js";
 import type { Conversation, ConversationCommand, ConversationEnd, ConversationEvent, HangupInitiator } from "../pipeline/conversation.js";
 import { validateCommand } from "../pipeline/core/commands.js";
 import type { ControlRequest } from "../pipeline/serial/serial-conversation.js";
@@ -215,12 +215,12 @@ export class CallSession {
         const target = f.callee ?? f.target;
         if (target === undefined) throw new AppError("BAD_REQUEST", "refer needs callee", { details: { fields: [{ path: "callee", message: "required" }] } });
         const timeoutMs = f.options?.timeoutMs ?? (f.options?.timeout !== undefined ? f.options.timeout * 1000 : undefined);
-        return void (await this.transferRequested({ mode: "refer", target, headers: f.options?.headers, timeoutMs }));
+        return this.transferRequested({ mode: "refer", target, headers: f.options?.headers, timeoutMs });
       }
       case "transfer": {
         const f = parseFields(transferCommand, c);
         const mode = f.mode ?? (/^(sips?|tel):/i.test(f.target) ? "refer" : "dialplan");
-        return void (await this.transferRequested({ mode, target: f.target, context: f.context, headers: f.headers }));
+        return this.transferRequested({ mode, target: f.target, context: f.context, headers: f.headers });
       }
       case "dtmf": {
         const f = parseFields(dtmfCommand, c);
@@ -356,12 +356,11 @@ export class CallSession {
     (conversation.events as unknown as TypedEmitter<{ control: [ControlRequest] }>).on("control", (c) => {
       if (c.command === "dtmf") return void this.sendDtmf(c.digits, 100, 100).catch((err: unknown) => this.emitError("command", err));
       const request: TransferRequest = c.command === "refer" ? { mode: "refer", target: c.callee } : { mode: "dialplan", target: c.target, context: c.context };
-      // A transfer that did not happen hands the call back to the agent (it was waiting for it): never silence.
-      const failed = (reason: string): void => conversation.transferFailed(reason);
-      void this.transferRequested(request, true).then(
-        (outcome) => outcome?.state === "failed" && failed(outcome.reason),
-        (err: unknown) => (this.emitError("pbx", err), failed(toAppError(err).message)),
-      );
+      // A transfer that could not even be asked for hands the call back to the agent too.
+      void this.transferRequested(request, true).catch((err: unknown) => {
+        this.emitError("pbx", err);
+        conversation.transferFailed(toAppError(err).message);
+      });
     });
     void conversation.closed.then((end) => this.finish(end));
     await conversation.start();
@@ -374,23 +373,25 @@ export class CallSession {
 
   /**
    * `refer`/`transfer` (and the playbook's transfers): on a PBX call the PBX does it and reports the outcome; on a
-   * websocket call only `transfer {state:"requested"}` is emitted and the application decides (§3.9).
+   * websocket call only `transfer {state:"requested"}` is emitted and the application decides (§3.9). `fromPlaybook`:
+   * the conversation already announced it, and hears if it fails.
    */
-  private async transferRequested(request: TransferRequest, alreadyAnnounced = false): Promise<TransferOutcome | undefined> {
+  private async transferRequested(request: TransferRequest, fromPlaybook = false): Promise<void> {
     if (this.callType === "twilio") throw new AppError("UNSUPPORTED", "transfer is not possible through a Twilio media stream");
     if (this.state !== "active") throw new AppError("INVALID_STATE", `transfer needs an answered call; call ${this.id} is ${this.state}`);
     const base = { trackId: this.id, mode: request.mode, target: request.target, ...(request.context !== undefined ? { context: request.context } : {}) };
-    if (!alreadyAnnounced) this.emit({ event: "transfer", ...base, state: "requested" });
+    if (!fromPlaybook) this.emit({ event: "transfer", ...base, state: "requested" });
     const control = this.options.control;
-    if (!control) return undefined;
+    if (!control) return;
     const outcome = await control.transfer(request);
     if (outcome.state === "failed") {
       this.emit({ event: "transfer", ...base, state: "failed", reason: outcome.reason, ...(outcome.code !== undefined ? { code: outcome.code } : {}) });
-      return outcome;
+      // The playbook's agent stopped taking turns for it: the call is its again (never leave the caller in silence).
+      if (fromPlaybook) this.conversation?.transferFailed(outcome.reason);
+      return;
     }
     this.emit({ event: "transfer", ...base, state: "accepted" });
     this.hangup({ reason: request.mode === "refer" ? "refer" : "transferred", initiator: request.mode === "refer" ? "caller" : "agent", pbxGone: true });
-    return outcome;
   }
 
   /** In-band tones mixed into the agent audio, queued after what is playing (websocket and Twilio calls). */

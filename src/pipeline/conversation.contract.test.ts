@@ -20,14 +20,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeWav } from "../audio/index.js";
 import { ManualClock } from "../media/clock.js";
 import { MemoryLeg } from "../media/memory-leg.js";
-import { loadPlaybook } from "../playbook/runner/testutil.js";
 import { ScriptedAsr } from "../providers/scripted.js";
 import type { AsrProvider } from "../providers/types.js";
 import type { Conversation, ConversationEvent, HangupInitiator } from "./conversation.js";
-import { RealtimeConversation } from "./realtime/realtime-conversation.js";
-import { FakeRealtime, type FakeSession } from "./realtime/testutil.js";
+import { fakeRealtimeCall, type FakeSession } from "./realtime/testutil.js";
 import type { ControlRequest } from "./serial/serial-conversation.js";
-import { energyVad, flush, Harness, runCaller, watchUnhandledRejections } from "./serial/testutil.js";
+import { flush, Harness, runCaller, watchUnhandledRejections } from "./serial/testutil.js";
 
 const rejections = watchUnhandledRejections();
 
@@ -120,17 +118,10 @@ function make(pipeline: Pipeline, opts: MakeOptions = {}): Made {
   } else {
     const clock = new ManualClock();
     const leg = new MemoryLeg({ clock, leadMs: 20 });
-    const provider = new FakeRealtime();
-    const conv = new RealtimeConversation({
-      leg,
-      provider,
-      playbook: loadPlaybook(playbook),
-      call: { callId: CALL_ID, callType: "websocket", direction: "inbound", startTime: new Date(0), playbook: "t.md", caller: "+1555" },
-      callId: CALL_ID,
-      clock,
+    const { conv, provider } = fakeRealtimeCall(leg, clock, playbook, {
+      call: { caller: "+1555" },
       wallClock: () => WALL_EPOCH + clock.now(),
       soundsDir: sounds,
-      vad: { engine: energyVad },
       ...inactivity,
     });
     conv.events.on("control", (c) => controls.push(c));

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import type { AudioFrame } from "../../audio/index.js";
-import { decodeWav, downmixToMono } from "../../audio/index.js";
+import { decodeWav, downmixToMono, resample } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import { resolveSoundFile, resolveSoundFileAsync } from "../../playbook/files.js";
 import { deadline } from "../../util/deadline.js";
@@ -52,6 +52,26 @@ export function checkPlayUrl(url: string): void {
 }
 
 const badUrl = (message: string): AppError => new AppError("BAD_REQUEST", message, { details: { fields: [{ path: "url", message }] } });
+
+/**
+ * A `play` url as PCM at `rate` (the leg's agent rate), for either pipeline; `load` defaults to loadSoundSource.
+ * Any failure is PLAYBACK_ERROR naming the url (an AppError from the loader keeps its own code).
+ */
+export async function loadSoundPcm(
+  url: string,
+  signal: AbortSignal,
+  rate: number,
+  options: SoundSourceOptions = {},
+  load: (url: string, signal: AbortSignal) => Promise<AudioFrame> = (u, s) => loadSoundSource(u, s, options),
+): Promise<Int16Array> {
+  let frame: AudioFrame;
+  try {
+    frame = await load(url, signal);
+  } catch (err) {
+    throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  return frame.sampleRate === rate ? frame.pcm : resample(frame.pcm, frame.sampleRate, rate);
+}
 
 /** Loads and decodes a `play` url (not `pbx:`): mono PCM16 at the file's rate. */
 export async function loadSoundSource(url: string, signal: AbortSignal, options: SoundSourceOptions = {}): Promise<AudioFrame> {

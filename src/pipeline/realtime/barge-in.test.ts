@@ -7,12 +7,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../media/clock.js";
 import { MemoryLeg } from "../../media/memory-leg.js";
-import { loadPlaybook } from "../../playbook/runner/testutil.js";
 import type { ConversationEvent } from "../conversation.js";
 import type { InterruptionOptions } from "../turn/interruption.js";
-import { energyVad, Harness, runCaller } from "../serial/testutil.js";
-import { RealtimeConversation } from "./realtime-conversation.js";
-import { FakeRealtime } from "./testutil.js";
+import { Harness, runCaller } from "../serial/testutil.js";
+import type { RealtimeConversation } from "./realtime-conversation.js";
+import { fakeRealtimeCall } from "./testutil.js";
 
 const live: { conv: RealtimeConversation; leg: MemoryLeg }[] = [];
 afterEach(async () => {
@@ -25,17 +24,9 @@ afterEach(async () => {
 function make(turnDetection: "local" | "server_vad", interruption: Partial<InterruptionOptions> = {}) {
   const clock = new ManualClock();
   const leg = new MemoryLeg({ clock, leadMs: 20 });
-  const provider = new FakeRealtime();
   const td = turnDetection === "local" ? ", turnDetection: { type: local, silenceDurationMs: 400 }" : "";
-  const conv = new RealtimeConversation({
-    leg,
-    provider,
-    playbook: loadPlaybook(`---\nrealtime: { provider: openai, apiKey: sk-test${td} }\ngreeting: false\n---\nBe brief.\n`),
-    call: { callId: "c1", callType: "websocket", direction: "inbound", startTime: new Date(0), playbook: "t.md" },
-    callId: "c1",
-    clock,
+  const { conv, provider } = fakeRealtimeCall(leg, clock, `---\nrealtime: { provider: openai, apiKey: sk-test${td} }\ngreeting: false\n---\nBe brief.\n`, {
     soundsDir: "/nonexistent",
-    vad: { engine: energyVad },
     interruption,
   });
   const events: { at: number; e: ConversationEvent }[] = [];

@@ -40,9 +40,6 @@ export class BargeIn {
   private readonly policy: InterruptionPolicy;
   /** TrackEnds the leg reported from inside a clear, held until the cut's interruptions are out. */
   private deferred: TrackEndEvent[] | undefined;
-  private readonly fadeOutMs: number;
-  /** `strategy` is not `none`. */
-  private readonly enabled: boolean;
   /** The policy's utterance index for the caller's transcripts (every final counts, empty ones too). */
   private utterance = 0;
 
@@ -52,10 +49,13 @@ export class BargeIn {
     /** `turnDetection: local`: our VAD, so the policy's timing rules apply. */
     private readonly local: boolean,
   ) {
-    this.fadeOutMs = options.fadeOutMs ?? 20;
-    this.enabled = options.strategy !== "none";
     const server = local ? {} : { minSpeechMs: 0, ignoreFirstMs: 0, strategy: options.strategy === "none" ? ("none" as const) : ("vad" as const) };
     this.policy = new InterruptionPolicy({ ...options, ...server });
+  }
+
+  /** Caller speech may cut the agent at all (`strategy` is not `none`). */
+  get enabled(): boolean {
+    return this.policy.options.strategy !== "none";
   }
 
   get stats(): { bargeIns: number; falseInterruptions: number } {
@@ -105,7 +105,7 @@ export class BargeIn {
    * Stops what plays: every model item and leg sound, the active response cancelled. `command` (interrupt) and
    * `replaced` (a play or tts without queue) never fade; a barge-in fades over `fadeOutMs`.
    */
-  cut(reason: CutKind, fadeOutMs = reason === "bargeIn" ? this.fadeOutMs : 0): void {
+  cut(reason: CutKind, fadeOutMs = reason === "bargeIn" ? this.policy.options.fadeOutMs : 0): void {
     const { items, responses, plays, leg } = this.h;
     const live = items.live();
     const active = responses.active;

@@ -6,14 +6,13 @@
  * reach the leg in command order, `loop` times (the serial pipeline's looped write); a file cut by a barge-in
  * that proves false can be played again from its start (`replay`).
  */
-import { AlignedResampler, resample } from "../../audio/index.js";
-import { AppError, isAppError } from "../../errors.js";
+import { AlignedResampler } from "../../audio/index.js";
 import type { MediaClock } from "../../media/clock.js";
 import type { MediaLeg } from "../../media/leg.js";
 import type { ConversationCommand } from "../conversation.js";
 import { pcmFromBase64 } from "../core/commands.js";
 import { writeLooped } from "../core/looped-write.js";
-import { loadSoundSource } from "../core/sound-source.js";
+import { loadSoundPcm } from "../core/sound-source.js";
 import type { FilePlayRequest, LegPlay } from "./types.js";
 
 export interface LegPlaysHost {
@@ -113,19 +112,17 @@ export class LegPlays {
     this.plays.set(playId, lp);
     this.h.started();
     const url = req.url;
-    const load = loaded ? undefined : loadSoundSource(url, this.h.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
+    const load = loaded ? Promise.resolve(loaded) : loadSoundPcm(url, this.h.signal, this.h.leg.agentRate, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
     const previous = this.order;
     const written = (async (): Promise<boolean> => {
       let pcm: Int16Array;
       try {
-        const sound = load ? await load : undefined;
-        pcm = !sound ? (loaded as Int16Array) : sound.sampleRate === this.h.leg.agentRate ? sound.pcm : resample(sound.pcm, sound.sampleRate, this.h.leg.agentRate);
-        lp.pcm = pcm;
+        pcm = lp.pcm = await load;
       } catch (err) {
         await previous;
         if (this.plays.get(playId) === lp) this.plays.delete(playId);
         if (lp.cut || this.h.ended()) return false;
-        this.h.failed(playId, isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err }));
+        this.h.failed(playId, err);
         return false;
       }
       await previous;

@@ -61,7 +61,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
   private readonly sessionRate: number;
   private readonly pump: CallerAudioPump;
   private readonly local: boolean;
-  private readonly bargeInEnabled: boolean;
 
   private session: RealtimeSession | undefined;
   private readonly redial: ReconnectHost;
@@ -98,7 +97,6 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.pump = new CallerAudioPump(this.leg.callerRate, this.sessionRate, options.appendMs ?? 40, (f) => this.session?.sendAudio(f));
     this.local = rt.turnDetection?.type === "local";
     const interruption = { ...options.interruption, ...(options.interruption?.enabled === false ? { strategy: "none" as const } : {}) };
-    this.bargeInEnabled = interruption.strategy !== "none";
     this.waitInput = new WaitInputTimer(this.clock, this.wall, (startTime, duration) =>
       this.emit({ event: "silence", trackId: this.callId, startTime, duration, reason: "waitInputTimeout" }),
     );
@@ -237,7 +235,7 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
 
   /** What `session.update` carries now: the current scene's instructions and tools, and the audio set-up. */
   sessionConfig(): RealtimeSessionConfig {
-    return sessionConfigOf(this.options.playbook.settings.realtime ?? {}, this.scenes, this.format, this.bargeInEnabled);
+    return sessionConfigOf(this.options.playbook.settings.realtime ?? {}, this.scenes, this.format, this.cuts.enabled);
   }
 
   // ---------------------------------------------------------------------------------------------- public

@@ -3,7 +3,13 @@
  * the server events a test pushes (the wire itself is tested against the OpenAI simulator).
  */
 import type { AudioFrame } from "../../audio/index.js";
+import type { ManualClock } from "../../media/clock.js";
+import type { MemoryLeg } from "../../media/memory-leg.js";
+import type { CallFacts } from "../../playbook/variables.js";
+import { loadPlaybook } from "../../playbook/runner/testutil.js";
 import type { RealtimeEvent, RealtimeProvider, RealtimeSession, RealtimeSessionConfig } from "../../providers/types.js";
+import { energyVad } from "../serial/testutil.js";
+import { RealtimeConversation, type RealtimeConversationOptions } from "./realtime-conversation.js";
 
 /** A realtime model session that records what the engine sends, and emits only the server events a test pushes. */
 export class FakeSession implements RealtimeSession {
@@ -72,4 +78,29 @@ export class FakeRealtime implements RealtimeProvider {
     this.sessions.push(s);
     return s;
   }
+}
+
+/**
+ * A RealtimeConversation on `leg` and `clock` with the fake model and the energy VAD: call "c1", inbound, on a
+ * websocket unless `call` says otherwise; `extra` adds or overrides options.
+ */
+export function fakeRealtimeCall(
+  leg: MemoryLeg,
+  clock: ManualClock,
+  playbookText: string,
+  extra: Partial<Omit<RealtimeConversationOptions, "call">> & { call?: Partial<CallFacts> } = {},
+): { conv: RealtimeConversation; provider: FakeRealtime } {
+  const provider = new FakeRealtime();
+  const { call, ...rest } = extra;
+  const conv = new RealtimeConversation({
+    leg,
+    provider,
+    playbook: loadPlaybook(playbookText),
+    call: { callId: "c1", callType: "websocket", direction: "inbound", startTime: new Date(0), playbook: "t.md", ...call },
+    callId: "c1",
+    clock,
+    vad: { engine: energyVad },
+    ...rest,
+  });
+  return { conv, provider };
 }

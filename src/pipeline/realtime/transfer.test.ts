@@ -5,11 +5,10 @@
 import { afterEach, expect, it } from "vitest";
 import { ManualClock } from "../../media/clock.js";
 import { MemoryLeg } from "../../media/memory-leg.js";
-import { loadPlaybook } from "../../playbook/runner/testutil.js";
 import type { ConversationEvent } from "../conversation.js";
-import { energyVad, runCaller } from "../serial/testutil.js";
-import { RealtimeConversation } from "./realtime-conversation.js";
-import { FakeRealtime } from "./testutil.js";
+import { runCaller } from "../serial/testutil.js";
+import type { RealtimeConversation } from "./realtime-conversation.js";
+import { fakeRealtimeCall } from "./testutil.js";
 
 const live: RealtimeConversation[] = [];
 afterEach(async () => {
@@ -21,16 +20,12 @@ const advance = (clock: ManualClock, leg: MemoryLeg, ms: number): Promise<void> 
 it("a failed transfer: the model is told and asked to answer; a key action works again", async () => {
   const clock = new ManualClock();
   const leg = new MemoryLeg({ clock, leadMs: 20 });
-  const provider = new FakeRealtime();
-  const conv = new RealtimeConversation({
+  const { conv, provider } = fakeRealtimeCall(
     leg,
-    provider,
-    playbook: loadPlaybook('---\nrealtime: { provider: openai, apiKey: sk-test }\ngreeting: false\ndtmf:\n  "0": { action: refer, target: "sip:desk@example.com" }\n  "2": { action: hangup }\n---\nBe brief.\n'),
-    call: { callId: "c1", callType: "freeswitch", direction: "inbound", startTime: new Date(0), playbook: "t.md" },
-    callId: "c1",
     clock,
-    vad: { engine: energyVad },
-  });
+    '---\nrealtime: { provider: openai, apiKey: sk-test }\ngreeting: false\ndtmf:\n  "0": { action: refer, target: "sip:desk@example.com" }\n  "2": { action: hangup }\n---\nBe brief.\n',
+    { call: { callType: "freeswitch" } },
+  );
   live.push(conv);
   const events: ConversationEvent[] = [];
   const controls: unknown[] = [];

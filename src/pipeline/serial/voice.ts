@@ -5,13 +5,13 @@
  * The conversation owns the queue and what happens when an utterance ends or fails; the worker only writes.
  */
 import type { AudioFrame } from "../../audio/index.js";
-import { AlignedResampler, resample } from "../../audio/index.js";
-import { AppError, isAppError } from "../../errors.js";
+import { AlignedResampler } from "../../audio/index.js";
+import { AppError } from "../../errors.js";
 import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { TtsProvider } from "../../providers/types.js";
-import { isPbxUrl, loadSoundSource } from "../core/sound-source.js";
+import { isPbxUrl, loadSoundPcm } from "../core/sound-source.js";
 import { abortable } from "./speculative-llm.js";
 import type { TurnMetric } from "./turn-metric.js";
 import type { Utterance } from "./utterance.js";
@@ -170,17 +170,14 @@ export class SerialVoice {
     const url = u.url ?? "";
     if (isPbxUrl(url) && this.h.pbxPlayer) return this.playOnPbx(u, url.slice(4), this.h.pbxPlayer);
     const ctrl = u.ctrl;
-    let frame: AudioFrame;
+    let pcm: Int16Array;
     try {
-      frame = this.h.loadSound
-        ? await this.h.loadSound(url, ctrl.signal)
-        : await loadSoundSource(url, ctrl.signal, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
+      pcm = await loadSoundPcm(url, ctrl.signal, this.h.leg.agentRate, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir }, this.h.loadSound);
     } catch (err) {
       if (ctrl.signal.aborted) return;
-      throw isAppError(err) ? err : new AppError("PLAYBACK_ERROR", `cannot play ${url}: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
     if (ctrl.signal.aborted || u.stopped || u.suspended || this.h.ended()) return;
-    const pcm = frame.sampleRate === this.h.leg.agentRate ? frame.pcm : resample(frame.pcm, frame.sampleRate, this.h.leg.agentRate);
     await writeLooped(this.h, {
       playId: u.playId,
       pcm,

@@ -115,6 +115,8 @@ interface Verdict {
   deadlineMs: number | undefined;
 }
 
+const NOTHING: readonly InterruptionOutput[] = Object.freeze([]);
+
 export class InterruptionPolicy {
   readonly options: Readonly<InterruptionOptions>;
   private readonly filler: FillerFilter;
@@ -129,6 +131,8 @@ export class InterruptionPolicy {
   private fresh: string | undefined;
   private verdict: Verdict | undefined;
   private readonly counters: InterruptionStats = { bargeIns: 0, falseInterruptions: 0 };
+  /** The decisions of the call in progress (process or tick), emptied by drain. */
+  private readonly outputs: InterruptionOutput[] = [];
 
   constructor(options: Partial<InterruptionOptions> = {}) {
     this.options = { ...DEFAULT_INTERRUPTION_OPTIONS, ...options };
@@ -146,8 +150,9 @@ export class InterruptionPolicy {
     return !this.filler.isFillerOnly(text) && this.filler.contentWordCount(text) >= needed;
   }
 
-  process(input: InterruptionInput): InterruptionOutput[] {
-    const out = this.tick(input.atMs);
+  process(input: InterruptionInput): readonly InterruptionOutput[] {
+    const out = this.outputs;
+    this.due(input.atMs, out);
     switch (input.type) {
       case "trackStart":
         this.track = { playId: input.playId, allowedFromMs: input.atMs + this.options.ignoreFirstMs, interruptible: input.interruptible };
@@ -178,16 +183,27 @@ export class InterruptionPolicy {
     }
     this.decide(input.atMs, out);
     this.fresh = undefined;
-    return out;
+    return this.drain();
   }
 
-  /** The time is now `nowMs`: returns the decisions that became due. */
-  tick(nowMs: number): InterruptionOutput[] {
-    const out: InterruptionOutput[] = [];
+  /**
+   * The time is now `nowMs`: returns the decisions that became due. Pipelines call it every few media ms, so a
+   * tick with nothing due allocates nothing.
+   */
+  tick(nowMs: number): readonly InterruptionOutput[] {
+    this.due(nowMs, this.outputs);
+    return this.drain();
+  }
+
+  private due(nowMs: number, out: InterruptionOutput[]): void {
     const v = this.verdict;
     if (v?.deadlineMs !== undefined && nowMs >= v.deadlineMs) this.settle(false, "", v.deadlineMs, out);
     this.decide(nowMs, out);
-    return out;
+  }
+
+  /** What this call decided, handed over (a fresh array only when there is something in it). */
+  private drain(): readonly InterruptionOutput[] {
+    return this.outputs.length === 0 ? NOTHING : this.outputs.splice(0);
   }
 
   private onAsr(result: AsrResult, atMs: number, out: InterruptionOutput[]): void {

@@ -122,8 +122,12 @@ interface Turn {
   speculation: string | undefined;
 }
 
+const NOTHING: readonly TurnOutput[] = Object.freeze([]);
+
 export class TurnDetector {
   readonly options: Readonly<TurnDetectorOptions>;
+  /** The decisions of the call in progress (process or tick), emptied by drain. */
+  private readonly outputs: TurnOutput[] = [];
   private readonly transcripts = new UtteranceTranscripts();
   /** The turn being spoken (not yet over). */
   private current: Turn | undefined;
@@ -163,21 +167,33 @@ export class TurnDetector {
   }
 
   /** Feeds one event; returns the decisions it caused (time-driven ones up to `input.atMs` first). */
-  process(input: TurnInput): TurnOutput[] {
-    const out = this.tick(input.atMs);
+  process(input: TurnInput): readonly TurnOutput[] {
+    const out = this.outputs;
+    this.due(input.atMs, out);
     if (input.type === "speaking") this.onSpeaking(input.atMs, out);
     else if (input.type === "silence") this.onSilence(input.atMs, out);
     else this.onAsr(input.result, input.atMs, out);
-    return out;
+    return this.drain();
   }
 
-  /** The time is now `nowMs`: returns the decisions that became due (turn end, maxWaitMs). */
-  tick(nowMs: number): TurnOutput[] {
-    const out: TurnOutput[] = [];
+  /**
+   * The time is now `nowMs`: returns the decisions that became due (turn end, maxWaitMs). Pipelines call it every
+   * few media ms, so a tick with nothing due allocates nothing.
+   */
+  tick(nowMs: number): readonly TurnOutput[] {
+    this.due(nowMs, this.outputs);
+    return this.drain();
+  }
+
+  private due(nowMs: number, out: TurnOutput[]): void {
     const t = this.current;
     if (t !== undefined && !t.speaking && t.endDueMs !== undefined && nowMs >= t.endDueMs) this.endTurn(t, out);
     this.resolveWaiting(nowMs, out);
-    return out;
+  }
+
+  /** What this call decided, handed over (a fresh array only when there is something in it). */
+  private drain(): readonly TurnOutput[] {
+    return this.outputs.length === 0 ? NOTHING : this.outputs.splice(0);
   }
 
   /** Forgets every turn (e.g. the call ended, or the pipeline was restarted). Counters are kept. */
