@@ -113,6 +113,7 @@ async function realtimeConversation(config: Config, r: ConversationRequest): Pro
     },
     soundsDir: resolve(config.paths.sounds),
     cacheDir: resolve(config.paths.cache),
+    ...(r.pbxPlayer ? { pbxPlayer: r.pbxPlayer } : {}),
     ...(config.log.timezone !== "" ? { timeZone: config.log.timezone } : {}),
     log: r.log,
   });

@@ -25,7 +25,7 @@ import type { AsrProvider } from "../providers/types.js";
 import type { Conversation, ConversationEvent, HangupInitiator } from "./conversation.js";
 import { fakeRealtimeCall, type FakeSession } from "./realtime/testutil.js";
 import type { ControlRequest } from "./serial/serial-conversation.js";
-import { flush, Harness, runCaller, watchUnhandledRejections } from "./serial/testutil.js";
+import { flush, Harness, runCaller, TestPbxPlayer, watchUnhandledRejections } from "./serial/testutil.js";
 
 const rejections = watchUnhandledRejections();
 
@@ -74,6 +74,8 @@ interface MakeOptions {
   body?: string;
   /** Serial: what the scripted ASR hears, one entry per caller segment (realtime: the model transcribes, here nothing). */
   asrScript?: string[];
+  /** The PBX's side of `pbx:` plays (a FreeSWITCH/Asterisk call); none = a WebSocket call. */
+  pbxPlayer?: TestPbxPlayer;
 }
 
 interface Made {
@@ -111,6 +113,7 @@ function make(pipeline: Pipeline, opts: MakeOptions = {}): Made {
       asr: recordingAsr(asrInput, opts.asrScript ?? []),
       wallClock: () => WALL_EPOCH + (clock.current as ManualClock).now(),
       ...inactivity,
+      ...(opts.pbxPlayer ? { pbxPlayer: opts.pbxPlayer } : {}),
     });
     clock.current = h.clock;
     h.conv.events.on("control", (c) => controls.push(c));
@@ -123,6 +126,7 @@ function make(pipeline: Pipeline, opts: MakeOptions = {}): Made {
       wallClock: () => WALL_EPOCH + clock.now(),
       soundsDir: sounds,
       ...inactivity,
+      ...(opts.pbxPlayer ? { pbxPlayer: opts.pbxPlayer } : {}),
     });
     conv.events.on("control", (c) => controls.push(c));
     made = {
@@ -793,6 +797,21 @@ const SHARED: Shared[] = [
     both: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted"], bargeIns: 1 },
   },
   {
+    name: "a barge-in on a pbx: sound: stopped on the PBX, interruption and trackEnd as for a file",
+    async observe(p) {
+      const pbx = new TestPbxPlayer();
+      const m = await started(p, { asrScript: ["hold on please"], pbxPlayer: pbx });
+      m.conv.handleCommand({ command: "play", url: "pbx:hold.wav", playId: "p", loop: 0 });
+      await runUntil(m, () => pbx.plays.length > 0);
+      pbx.plays[0]?.start();
+      await runUntil(m, playing(m, "p"));
+      await run(m, 1000);
+      await callerSpeaks(m, 600);
+      return { events: playback(m, ["p"]), stops: pbx.stops, rounds: pbx.plays.length };
+    },
+    both: { events: ["trackStart:p", "interruption:p:bargeIn", "trackEnd:p:interrupted"], stops: 1, rounds: 1 },
+  },
+  {
     name: "a barge-in that yields no words (empty transcript)",
     async observe(p) {
       const m = await started(p, { asrScript: [] });
@@ -905,6 +924,55 @@ const SHARED: Shared[] = [
     both: { pending: ["dtmf:1", "transfer", "dtmf:2"], history: true, end: "agent" },
   },
   {
+    name: "pbx: with PBX playback: after what the leg plays before it, trackStart/trackEnd from the PBX, loop, pause/resume and interrupt reach the PBX",
+    spec: "ws-call-api §3.5 (pbx:<target>), §3.6, §3.7",
+    async observe(p) {
+      const pbx = new TestPbxPlayer();
+      const m = await started(p, { pbxPlayer: pbx });
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "first" });
+      m.conv.handleCommand({ command: "play", url: "pbx:tone_stream://%(100,100,440)", playId: "tone", queue: true, loop: 2 });
+      await runUntil(m, () => pbx.plays.length > 0);
+      // The PBX is asked only once the file queued before it has been heard.
+      const askedAfter = playback(m);
+      pbx.plays[0]?.start();
+      await runUntil(m, () => of(m, "trackStart").some((e) => e.playId === "tone"));
+      pbx.plays[0]?.finish("done");
+      await runUntil(m, () => pbx.plays.length === 2);
+      pbx.plays[1]?.start();
+      pbx.plays[1]?.finish("done");
+      await runUntil(m, () => of(m, "trackEnd").some((e) => e.playId === "tone"));
+      m.conv.handleCommand({ command: "play", url: "pbx:hold.wav", playId: "hold", loop: 0 });
+      await runUntil(m, () => pbx.plays.length === 3);
+      pbx.plays[2]?.start();
+      await runUntil(m, () => of(m, "trackStart").some((e) => e.playId === "hold"));
+      m.conv.handleCommand({ command: "pause" });
+      m.conv.handleCommand({ command: "pause" });
+      m.conv.handleCommand({ command: "resume" });
+      await run(m, 200);
+      m.conv.handleCommand({ command: "interrupt" });
+      await runUntil(m, () => of(m, "trackEnd").some((e) => e.playId === "hold"));
+      await run(m, 200);
+      const holdEnd = of(m, "trackEnd").find((e) => e.playId === "hold");
+      return {
+        askedAfter,
+        playback: playback(m),
+        targets: pbx.plays.map((x) => x.target),
+        pauses: pbx.pauses,
+        stops: pbx.stops,
+        // what the PBX played until the interrupt (it started at once; 200 ms ran after the resume)
+        holdPlayed: (holdEnd?.duration ?? 0) >= 200,
+      };
+    },
+    both: {
+      askedAfter: ["trackStart:first", "trackEnd:first:finished"],
+      playback: ["trackStart:first", "trackEnd:first:finished", "trackStart:tone", "trackEnd:tone:finished", "trackStart:hold", "interruption:hold:command", "trackEnd:hold:interrupted"],
+      targets: ["tone_stream://%(100,100,440)", "tone_stream://%(100,100,440)", "hold.wav"],
+      pauses: [true, false],
+      stops: 1,
+      holdPlayed: true,
+    },
+  },
+  {
     name: "snapshot().runner.history[].at is the wall clock",
     async observe(p) {
       const m = await started(p);
@@ -941,7 +1009,10 @@ interface Difference {
 const DIFFERENCES: Difference[] = [
   {
     name: "a key with no action",
-    spec: "playbook §2.9: reported as a dtmf event and otherwise ignored",
+    // Both are the spec: playbook §2.9 has an unmapped key ignored by the scene runner, and media-protocols §5.4
+    // lists DTMF among the messages the realtime pipeline sends the model (conversation.item.create). A Realtime
+    // model has no other way to hear a key the playbook left to it ("press 1 or say yes").
+    spec: "playbook §2.9 (serial: reported as a dtmf event and otherwise ignored); media-protocols §5.4 (realtime: DTMF to the model as a message)",
     async observe(p) {
       const m = await started(p, { frontMatter: KEYS, body: SCENES });
       m.leg.pushDtmf("5");
@@ -949,7 +1020,6 @@ const DIFFERENCES: Difference[] = [
       return { events: m.events.map((e) => e.event), history: m.conv.snapshot().runner?.history.map((h) => h.message), toModel: m.session?.()?.messages ?? [], responses: m.session?.()?.creates ?? 0 };
     },
     serial: { events: ["dtmf"], history: [], toModel: [], responses: 0 },
-    // realtime tells the model and asks it for a response
     realtime: { events: ["dtmf"], history: [{ role: "user", content: "[the caller pressed 5]" }], toModel: [{ role: "user", text: "[the caller pressed 5]" }], responses: 1 },
   },
 ];

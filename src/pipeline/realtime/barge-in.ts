@@ -118,10 +118,16 @@ export class BargeIn {
       const result = leg.closed ? undefined : leg.clear({ fadeOutMs });
       responses.cancel(active);
       if (reason === "bargeIn") responses.dropQueuedAnswers();
-      for (const playId of legPlays) {
+      for (const playId of legPlays.playIds) {
         const play = result?.plays.find((p) => p.playId === playId);
-        if (!play) continue; // still loading: it is never written
+        if (!play) continue; // still loading (or on the PBX): it is never written
         this.h.interruption(playId, reason, { text: "", position: 0, totalMs: Math.round(play.totalMs), playedMs: Math.round(play.playedMs) });
+      }
+      // The PBX's own sounds are not on the leg: their interruption and trackEnd are ours to report.
+      for (const { playId, playedMs } of legPlays.pbx) {
+        const ms = Math.round(playedMs);
+        this.h.interruption(playId, reason, { text: "", position: 0, totalMs: ms, playedMs: ms });
+        this.deferred.push({ playId, atMs: leg.nowMs, playedMs: ms, totalMs: ms, reason: "interrupted" });
       }
       items.cut(live, result?.plays, reason);
     } finally {

@@ -4,15 +4,20 @@
  * of one playId append, the odd trailing byte carried). Each is its own utterance on the leg, paced by it;
  * a barge-in or a replacing command cuts them, and a cut one's `autoHangup` is off. Files load in parallel but
  * reach the leg in command order, `loop` times (the serial pipeline's looped write); a file cut by a barge-in
- * that proves false can be played again from its start (`replay`).
+ * that proves false can be played again from its start (`replay`). A `pbx:` sound is played by the PBX (the
+ * serial pipeline's `playOnPbx`) once what the leg holds ahead of it has been heard; its trackStart/trackEnd
+ * come from the PBX, and a cut stops it there.
  */
 import { AlignedResampler } from "../../audio/index.js";
 import type { MediaClock } from "../../media/clock.js";
-import type { MediaLeg } from "../../media/leg.js";
+import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
+import type { PbxPlayer } from "../../pbx/call-control.js";
+import { AppError } from "../../errors.js";
 import type { ConversationCommand } from "../conversation.js";
 import { pcmFromBase64 } from "../core/commands.js";
 import { writeLooped } from "../core/looped-write.js";
-import { loadSoundPcm } from "../core/sound-source.js";
+import { playOnPbx } from "../core/pbx-play.js";
+import { isPbxUrl, loadSoundPcm } from "../core/sound-source.js";
 import type { FilePlayRequest, LegPlay } from "./types.js";
 
 export interface LegPlaysHost {
@@ -22,6 +27,8 @@ export interface LegPlaysHost {
   readonly signal: AbortSignal;
   readonly soundsDir?: string | undefined;
   readonly cacheDir?: string | undefined;
+  /** Plays `pbx:` sounds on the PBX (none on a call without one: they fail as UNSUPPORTED). */
+  readonly pbxPlayer?: PbxPlayer | undefined;
   nextSeq(): number;
   ended(): boolean;
   writeAgent(playId: string, pcm: Int16Array): void;
@@ -33,6 +40,15 @@ export interface LegPlaysHost {
   autoHangup(): void;
   /** A `tts base64` without `queue`: what plays is cut first. */
   replace(): void;
+  /** A `pbx:` sound started or ended on the PBX: handled like the leg's own trackStart/trackEnd. */
+  trackStarted(e: TrackStartEvent): void;
+  trackEnded(e: TrackEndEvent): void;
+}
+
+/** What `cutAll` stopped: every playId, and for the PBX's sounds that had started, what they played. */
+export interface CutPlays {
+  playIds: string[];
+  pbx: { playId: string; playedMs: number }[];
 }
 
 /** How often a looping file looks at its backlog on the leg (ms, media clock). */
@@ -50,6 +66,7 @@ export class LegPlays {
   private order: Promise<void> = Promise.resolve();
   /** The file plays the last cut stopped, by playId, with their PCM once loaded (what a false interruption plays again). */
   private readonly lastCut = new Map<string, { req: FilePlayRequest; pcm: Int16Array | undefined }>();
+  private paused = false;
 
   constructor(private readonly h: LegPlaysHost) {}
 
@@ -64,16 +81,34 @@ export class LegPlays {
   }
 
   /** A barge-in or an explicit stop: every sound is cut (a stream's later chunks dropped); their playIds. */
-  cutAll(): string[] {
-    const ids = [...this.plays.keys()];
+  cutAll(): CutPlays {
+    const cut: CutPlays = { playIds: [...this.plays.keys()], pbx: [] };
     this.lastCut.clear();
+    let onPbx = false;
     for (const [playId, lp] of this.plays) {
       lp.cut = true;
       if (lp.open) this.dropped.add(playId);
       if (lp.file) this.lastCut.set(playId, { req: lp.file, pcm: lp.pcm });
+      if (lp.pbx) {
+        lp.pbx.ctrl.abort();
+        onPbx = true;
+        if (lp.pbx.startedAtMs !== undefined) cut.pbx.push({ playId, playedMs: Math.max(0, this.h.leg.nowMs - lp.pbx.startedAtMs) });
+      }
     }
     this.plays.clear();
-    return ids;
+    if (onPbx) void this.h.pbxPlayer?.stopPlayback().catch(() => undefined);
+    return cut;
+  }
+
+  /** `pause`/`resume` (§3.7): a sound the PBX is playing pauses there too, once per change. */
+  pause(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    for (const lp of this.plays.values()) {
+      if (lp.pbx?.startedAtMs === undefined) continue;
+      void this.h.pbxPlayer?.pausePlayback(paused).catch(() => undefined);
+      return;
+    }
   }
 
   /** The sound playing (or loading) under this playId. */
@@ -112,7 +147,15 @@ export class LegPlays {
     this.plays.set(playId, lp);
     this.h.started();
     const url = req.url;
-    const load = loaded ? Promise.resolve(loaded) : loadSoundPcm(url, this.h.signal, this.h.leg.agentRate, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
+    if (isPbxUrl(url) && this.h.pbxPlayer) {
+      this.playPbx(playId, lp, url.slice(4), this.h.pbxPlayer);
+      return;
+    }
+    const load = loaded
+      ? Promise.resolve(loaded)
+      : isPbxUrl(url)
+        ? Promise.reject(new AppError("UNSUPPORTED", `play ${url}: pbx: urls are played by the PBX, and this call has no PBX playback`))
+        : loadSoundPcm(url, this.h.signal, this.h.leg.agentRate, { soundsDir: this.h.soundsDir, cacheDir: this.h.cacheDir });
     const previous = this.order;
     const written = (async (): Promise<boolean> => {
       let pcm: Int16Array;
@@ -139,6 +182,45 @@ export class LegPlays {
     // The next file waits for this one's write, not for its autoHangup mark.
     this.order = written.then(() => undefined);
     if (autoHangup) void written.then((ok) => (ok ? this.hangupAfter(playId, lp) : undefined));
+  }
+
+  /**
+   * A `pbx:` sound: after the files queued before it were written and what the leg holds has been heard (the PBX
+   * plays beside our leg, so order holds only this way), `loop` rounds on the PBX. The next file waits for its end.
+   */
+  private playPbx(playId: string, lp: LegPlay, target: string, player: PbxPlayer): void {
+    const pbx = (lp.pbx = { ctrl: new AbortController(), startedAtMs: undefined as number | undefined });
+    const signal = AbortSignal.any([this.h.signal, pbx.ctrl.signal]);
+    const stopped = (): boolean => this.h.ended() || this.h.leg.closed || lp.cut === true;
+    const previous = this.order;
+    const played = (async (): Promise<boolean> => {
+      await previous;
+      if (stopped()) return false;
+      await this.h.leg.mark(`pbx-${this.h.nextSeq()}`).catch(() => undefined);
+      if (stopped()) return false;
+      const playedMs = await playOnPbx({
+        player,
+        target,
+        playId,
+        loop: lp.file?.loop ?? 1,
+        signal,
+        stopped,
+        nowMs: () => this.h.leg.nowMs,
+        started: (atMs) => {
+          pbx.startedAtMs = atMs;
+          this.h.trackStarted({ playId, atMs });
+        },
+      });
+      if (playedMs === undefined || stopped()) return false;
+      this.h.trackEnded({ playId, atMs: this.h.leg.nowMs, playedMs, totalMs: playedMs, reason: "finished" });
+      return true;
+    })().catch((err: unknown) => {
+      if (this.plays.get(playId) === lp) this.plays.delete(playId);
+      if (!stopped()) this.h.failed(playId, err);
+      return false;
+    });
+    this.order = played.then(() => undefined);
+    if (lp.file?.autoHangup === true) void played.then((ok) => (ok && !lp.cut ? this.h.autoHangup() : undefined));
   }
 
   /** `autoHangup`: hang up once the play has been heard, unless it was cut (an explicit stop cancels the hangup). */

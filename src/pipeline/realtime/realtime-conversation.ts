@@ -164,6 +164,9 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
       },
       autoHangup: () => this.finish({ reason: "autohangup", initiator: "client" }),
       replace: () => this.cuts.cut("replaced"),
+      pbxPlayer: options.pbxPlayer,
+      trackStarted: (e) => this.onTrackStart(e),
+      trackEnded: (e) => this.onTrackEnd(e),
     });
     this.cuts = new BargeIn(
       {
@@ -453,8 +456,8 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         return;
       }
       case "play":
-        // The model's audio and these files go through our leg: a PBX-side sound has no place in it.
-        if (isPbxUrl(c.url)) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
+        // The model's audio and files go through our leg; a `pbx:` sound needs the PBX to play it.
+        if (isPbxUrl(c.url) && !this.options.pbxPlayer) throw new AppError("UNSUPPORTED", `play ${c.url}: pbx: urls are played by the PBX, and this call has no PBX playback`);
         this.waitInput.cancel();
         if (c.queue !== true) this.cuts.cut("replaced");
         this.plays.playFile(c);
@@ -465,11 +468,13 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
         return;
       case "pause":
         this.leg.pause();
+        this.plays.pause(true);
         this.followup.pause();
         this.waitInput.pause();
         return;
       case "resume":
         this.leg.resume();
+        this.plays.pause(false);
         this.waitInput.resume();
         if (this.followup.resume(!this.terminals.ending && !this.keypad.collector && !this.end)) this.maybeArmFollowup();
         return;

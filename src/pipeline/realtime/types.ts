@@ -3,6 +3,7 @@ import type { AlignedResampler } from "../../audio/index.js";
 import type { Logger } from "../../log.js";
 import type { MediaClock } from "../../media/clock.js";
 import type { MediaLeg } from "../../media/leg.js";
+import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { Playbook } from "../../playbook/types.js";
 import type { CallFacts } from "../../playbook/variables.js";
 import type { RealtimeProvider } from "../../providers/types.js";
@@ -38,6 +39,8 @@ export interface RealtimeConversationOptions {
   wallClock?: () => number;
   soundsDir?: string;
   cacheDir?: string;
+  /** Plays `pbx:` sounds on the PBX (FreeSWITCH, Asterisk); without it they are UNSUPPORTED. */
+  pbxPlayer?: PbxPlayer;
   timeZone?: string;
   fetch?: typeof fetch;
   log?: Logger;
@@ -123,4 +126,6 @@ export interface LegPlay {
   cut?: boolean | undefined;
   /** `tts base64 streaming`: more chunks may follow (rate, resampler and odd byte carried across them). */
   open?: { rate: number; resampler: AlignedResampler | undefined; carry: number | undefined; autoHangup: boolean } | undefined;
+  /** A `pbx:` sound the PBX plays beside the leg: stopped through `ctrl`, played since `startedAtMs` once it started. */
+  pbx?: { ctrl: AbortController; startedAtMs: number | undefined } | undefined;
 }

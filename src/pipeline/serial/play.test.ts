@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeWav } from "../../audio/index.js";
 import { DOWNLOAD_MAX_BYTES, DOWNLOAD_TIMEOUT_MS, download } from "../core/sound-source.js";
-import { Harness, type HarnessOptions, watchUnhandledRejections } from "./testutil.js";
+import { Harness, type HarnessOptions, TestPbxPlayer, watchUnhandledRejections } from "./testutil.js";
 
 const rejections = watchUnhandledRejections();
 afterEach(() => {
@@ -185,28 +185,6 @@ describe("play: loop", () => {
     expect(h.of("error").map((e) => e.code)).toEqual(["BAD_REQUEST", "BAD_REQUEST"]);
   });
 });
-
-/** The PBX side of `pbx:` playback, driven by the test (FreeSWITCH/Asterisk cannot run here). */
-class TestPbxPlayer {
-  readonly plays: { target: string; playId: string; finish: (status: "done" | "break") => void; start: () => void }[] = [];
-  stops = 0;
-  readonly pauses: boolean[] = [];
-  play(target: string, playId: string) {
-    let start!: () => void;
-    let finish!: (status: "done" | "break") => void;
-    const started = new Promise<void>((r) => (start = r));
-    const ended = new Promise<{ status: "done" | "break" }>((r) => (finish = (status) => r({ status })));
-    this.plays.push({ target, playId, finish, start });
-    return { started, ended };
-  }
-  async stopPlayback(): Promise<void> {
-    this.stops++;
-    for (const p of this.plays) p.finish("break");
-  }
-  async pausePlayback(paused: boolean): Promise<void> {
-    this.pauses.push(paused);
-  }
-}
 
 describe("play: pbx:<target> with a PBX player", () => {
   it("plays after what is queued before it, reports trackStart/trackEnd from the PBX, loops, and an interrupt stops it on the PBX", async () => {

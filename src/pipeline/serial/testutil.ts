@@ -131,3 +131,25 @@ export function watchUnhandledRejections(): unknown[] {
   });
   return rejections;
 }
+
+/** The PBX side of `pbx:` playback, driven by the test (FreeSWITCH/Asterisk cannot run here). */
+export class TestPbxPlayer {
+  readonly plays: { target: string; playId: string; finish: (status: "done" | "break") => void; start: () => void }[] = [];
+  stops = 0;
+  readonly pauses: boolean[] = [];
+  play(target: string, playId: string) {
+    let start!: () => void;
+    let finish!: (status: "done" | "break") => void;
+    const started = new Promise<void>((r) => (start = r));
+    const ended = new Promise<{ status: "done" | "break" }>((r) => (finish = (status) => r({ status })));
+    this.plays.push({ target, playId, finish, start });
+    return { started, ended };
+  }
+  async stopPlayback(): Promise<void> {
+    this.stops++;
+    for (const p of this.plays) p.finish("break");
+  }
+  async pausePlayback(paused: boolean): Promise<void> {
+    this.pauses.push(paused);
+  }
+}

@@ -118,6 +118,8 @@ export class UtteranceQueue {
     // The audio already released (lead + fade) still plays out: the cleared mark resolves when it has.
     const cleared = reason === "bargeIn" && !leg.closed ? leg.mark(`cleared-${this.h.nextSeq()}`).catch(() => undefined) : undefined;
     const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
+    // A PBX-side sound is not on the leg: what it played is the time since the PBX started it.
+    for (const u of targets) if (u.pbxStartedAtMs !== undefined) played.set(u.playId, Math.max(0, leg.nowMs - u.pbxStartedAtMs));
     const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
     const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
     for (const u of targets) {

@@ -48,6 +48,8 @@ export interface Utterance {
   started: boolean;
   /** Played by the PBX (`pbx:` url), not through the leg. */
   pbx?: boolean;
+  /** When the PBX started playing it (leg media ms): what a cut reports as played. */
+  pbxStartedAtMs?: number;
   /** trackEnd reported (finished or stopped). */
   ended: boolean;
   /** Stopped for good by an interrupt/replace/error/barge-in. */

@@ -11,6 +11,7 @@ import type { MediaClock, TimerHandle } from "../../media/clock.js";
 import type { MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import type { PbxPlayer } from "../../pbx/call-control.js";
 import type { TtsProvider } from "../../providers/types.js";
+import { playOnPbx } from "../core/pbx-play.js";
 import { isPbxUrl, loadSoundPcm } from "../core/sound-source.js";
 import { abortable } from "./speculative-llm.js";
 import type { TurnMetric } from "./turn-metric.js";
@@ -168,7 +169,7 @@ export class SerialVoice {
    */
   private async playFile(u: Utterance): Promise<void> {
     const url = u.url ?? "";
-    if (isPbxUrl(url) && this.h.pbxPlayer) return this.playOnPbx(u, url.slice(4), this.h.pbxPlayer);
+    if (isPbxUrl(url) && this.h.pbxPlayer) return this.playPbx(u, url.slice(4), this.h.pbxPlayer);
     const ctrl = u.ctrl;
     let pcm: Int16Array;
     try {
@@ -199,25 +200,27 @@ export class SerialVoice {
    * its start and end become this utterance's trackStart/trackEnd. A stop (interrupt, barge-in, replace) reaches
    * the PBX through `cut`.
    */
-  private async playOnPbx(u: Utterance, target: string, pbx: PbxPlayer): Promise<void> {
+  private async playPbx(u: Utterance, target: string, pbx: PbxPlayer): Promise<void> {
     u.pbx = true;
     u.synthDone = true; // nothing to synthesise: the worker moves on to the next utterance
     while (this.h.queue()[0] !== u) {
       if (u.stopped || u.suspended || this.h.ended()) return;
       await new Promise<void>((resolve) => this.h.clock.setTimer(resolve, this.h.tickMs));
     }
-    const startedAt = this.h.leg.nowMs;
-    for (let i = 0; u.loop === 0 || i < u.loop; i++) {
-      if (u.ctrl.signal.aborted || u.stopped || u.suspended || this.h.ended()) return;
-      const run = pbx.play(target, u.playId);
-      void run.started.then(() => {
-        if (i === 0 && !u.stopped && !u.ended) this.h.trackStarted({ playId: u.playId, atMs: this.h.leg.nowMs });
-      });
-      const { status } = await run.ended;
-      if (status === "break") break;
-    }
-    if (u.stopped || u.suspended || u.ended || this.h.ended()) return;
-    const playedMs = Math.max(0, this.h.leg.nowMs - startedAt);
+    const playedMs = await playOnPbx({
+      player: pbx,
+      target,
+      playId: u.playId,
+      loop: u.loop,
+      signal: u.ctrl.signal,
+      stopped: () => u.stopped || u.suspended || u.ended || this.h.ended(),
+      nowMs: () => this.h.leg.nowMs,
+      started: (atMs) => {
+        u.pbxStartedAtMs = atMs;
+        this.h.trackStarted({ playId: u.playId, atMs });
+      },
+    });
+    if (playedMs === undefined) return;
     u.sentences = [{ text: "", durationMs: playedMs }];
     this.h.trackEnded({ playId: u.playId, atMs: this.h.leg.nowMs, playedMs, totalMs: playedMs, reason: "finished" });
   }
