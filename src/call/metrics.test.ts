@@ -60,6 +60,20 @@ describe("CallMetrics", () => {
     expect(text).toContain('active_call_media_frames_dropped_total{leg="audioFork",direction="in"} 4');
   });
 
+  it("follows each PBX link at every scrape: up or down, how often it came back, failed attempts, the last failure", async () => {
+    const m = metrics();
+    let fs = { connected: true, reconnects: 0, attempts: 0 } as { connected: boolean; reconnects: number; attempts: number; lastError?: { at: string } };
+    m.watchPbx(() => ({ freeswitch: fs }));
+    expect(await m.text()).toContain('active_call_pbx_connected{pbx="freeswitch"} 1');
+    expect(await m.text()).not.toContain("active_call_pbx_last_error_timestamp_seconds{");
+    fs = { connected: false, reconnects: 2, attempts: 7, lastError: { at: "2026-12-07T10:00:00.000Z" } };
+    const text = await m.text();
+    expect(text).toContain('active_call_pbx_connected{pbx="freeswitch"} 0');
+    expect(text).toContain('active_call_pbx_reconnects{pbx="freeswitch"} 2');
+    expect(text).toContain('active_call_pbx_connect_failures{pbx="freeswitch"} 7');
+    expect(text).toContain(`active_call_pbx_last_error_timestamp_seconds{pbx="freeswitch"} ${Date.parse("2026-12-07T10:00:00.000Z") / 1000}`);
+  });
+
   it("keeps instances independent and serves the 0.0.4 text format", async () => {
     const a = metrics();
     const b = metrics();

@@ -27,6 +27,14 @@ export interface CallMetricsOptions {
 }
 
 /** Every histogram/gauge/counter name of §7.5, for tests and docs. */
+/** What the metrics read of a PBX link (reconnect.ts LinkStatus). */
+export interface PbxLinkView {
+  connected: boolean;
+  reconnects?: number;
+  attempts?: number;
+  lastError?: { at: string };
+}
+
 export const CALL_METRIC_NAMES = [
   "active_call_calls_active",
   "active_call_calls_total",
@@ -40,6 +48,9 @@ export const CALL_METRIC_NAMES = [
   "active_call_posthook_deliveries_total",
   "active_call_posthook_spooled",
   "active_call_pbx_connected",
+  "active_call_pbx_reconnects",
+  "active_call_pbx_connect_failures",
+  "active_call_pbx_last_error_timestamp_seconds",
   "active_call_media_frames_dropped_total",
   "active_call_event_loop_lag_seconds",
 ] as const;
@@ -69,7 +80,7 @@ export class CallMetrics {
   private readonly posthookSpooled: Gauge;
   private readonly pbxConnected: Gauge<"pbx">;
   /** Read at every scrape: the PBX adapters' connection state (set by the server once they exist). */
-  private pbxStatus: (() => Record<string, { connected: boolean }>) | undefined;
+  private pbxStatus: (() => Record<string, PbxLinkView>) | undefined;
   private readonly framesDropped: Counter<"leg" | "direction">;
 
   constructor(options: CallMetricsOptions = {}) {
@@ -137,6 +148,24 @@ export class CallMetrics {
         for (const [pbx, s] of Object.entries(readPbx())) this.set({ pbx }, s.connected ? 1 : 0);
       },
     });
+    const perPbx = (name: string, help: string, value: (s: PbxLinkView) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["pbx"],
+        registers,
+        collect() {
+          for (const [pbx, s] of Object.entries(readPbx())) {
+            const v = value(s);
+            if (v !== undefined) this.set({ pbx }, v);
+          }
+        },
+      });
+    perPbx("active_call_pbx_reconnects", "Times the ESL/ARI connection came back after it had been up", (s) => s.reconnects);
+    perPbx("active_call_pbx_connect_failures", "Failed ESL/ARI connection attempts since the connection was last up", (s) => s.attempts);
+    perPbx("active_call_pbx_last_error_timestamp_seconds", "When the ESL/ARI connection last failed (unix seconds)", (s) =>
+      s.lastError ? Date.parse(s.lastError.at) / 1000 : undefined,
+    );
     this.framesDropped = new Counter({
       name: "active_call_media_frames_dropped_total",
       help: "Media frames dropped by overflow policies",
@@ -221,7 +250,7 @@ export class CallMetrics {
   }
 
   /** The gauge follows `status` at every scrape from now on. */
-  watchPbx(status: () => Record<string, { connected: boolean }>): void {
+  watchPbx(status: () => Record<string, PbxLinkView>): void {
     this.pbxStatus = status;
   }
 

@@ -4,6 +4,7 @@
  * into a handover for the call layer (§3.4), ignores the channels it creates itself (§3.9), routes each event to
  * its call, and places outbound calls (§3.2 originate).
  */
+import type { LinkStatus } from "../reconnect.js";
 import { requireHostPort, type Config } from "../../config.js";
 import { AppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -36,6 +37,8 @@ export interface AsteriskAdapterOptions {
   onCall: (handover: AsteriskHandover) => void;
   /** Jitter source (tests). */
   random?: () => number;
+  /** False: back off after every failure, without the fast lane (the reconnect bench's reference). */
+  fastReconnect?: boolean;
 }
 
 export class AsteriskAdapter {
@@ -64,13 +67,15 @@ export class AsteriskAdapter {
       requestTimeoutMs: c.api_timeout_ms,
       subscribeAll: false,
       ...(o.random ? { random: o.random } : {}),
+      ...(o.fastReconnect === false ? { fastReconnect: false } : {}),
     });
   }
 
   /** Events-socket state for /health and /ready; a replaced application counts as down. */
-  status(): { connected: boolean; since: string } {
-    const since = this.ari.since;
-    return { connected: this.ari.connected && !this.replaced, since: new Date(since ?? Date.now()).toISOString() };
+  status(): LinkStatus {
+    const link = this.ari.linkStatus();
+    if (!this.replaced) return link;
+    return { ...link, state: "down", connected: false };
   }
 
   async start(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Logger } from "../../log.js";
 import type { ForkRegistry } from "../../media/fork-registry.js";
 import { AppError } from "../../errors.js";
 import type { IncomingCall, OriginateRequest } from "../call-control.js";
+import { ReconnectPolicy, type LinkStatus } from "../reconnect.js";
 import { sipCodeOf } from "./causes.js";
 import { FsChannel, type FsMedia } from "./channel.js";
 import { EslConnection, EslOutboundServer, type EslEvent, type OutboundSession } from "./esl/index.js";
@@ -69,32 +70,37 @@ export interface FreeswitchAdapterOptions {
   onCall: (handover: FsHandover) => void;
   /** Jitter source (tests). */
   random?: () => number;
+  /** False: back off after every failure, without the fast lane (the reconnect bench's reference). */
+  fastReconnect?: boolean;
 }
 
-export interface PbxStatus {
-  connected: boolean;
-  since: string;
-}
+export type PbxStatus = LinkStatus;
 
 export class FreeswitchAdapter {
   private readonly channels = new Map<string, FsChannel>();
   private inbound: EslConnection | undefined;
   private outboundServer: EslOutboundServer | undefined;
   private stopped = false;
-  private connected = false;
-  private since = new Date().toISOString();
   private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
   private outageLogged = false;
+  private readonly link: ReconnectPolicy;
+  private readonly startedAt = new Date().toISOString();
   private readonly log: Logger;
 
   constructor(private readonly o: FreeswitchAdapterOptions) {
     this.log = o.log.child({ component: "freeswitch" });
+    this.link = new ReconnectPolicy({
+      minMs: o.config.reconnect_min_ms,
+      maxMs: o.config.reconnect_max_ms,
+      ...(o.random ? { random: o.random } : {}),
+      ...(o.fastReconnect === false ? { fastLane: false } : {}),
+    });
   }
 
-  /** Connection state for /health and /ready (inbound mode; the outbound server needs no connection). */
+  /** Connection state for /health, /ready and /metrics (inbound mode; the outbound server needs no connection). */
   status(): PbxStatus {
-    return { connected: this.o.config.esl_inbound ? this.connected : true, since: this.since };
+    if (!this.o.config.esl_inbound) return { state: "connected", connected: true, since: this.startedAt, attempts: 0, reconnects: 0 };
+    return this.link.status();
   }
 
   /** The outbound listener's port (tests use port 0). */
@@ -113,6 +119,7 @@ export class FreeswitchAdapter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.link.stopped();
     clearTimeout(this.retryTimer);
     await this.outboundServer?.close();
     await this.inbound?.close().catch(() => undefined);
@@ -123,44 +130,40 @@ export class FreeswitchAdapter {
   private async connectInbound(): Promise<void> {
     if (this.stopped) return;
     const c = this.o.config;
+    this.link.connecting();
     try {
       const conn = await EslConnection.connectInbound({ host: c.esl_host, port: c.esl_port, password: c.esl_password, timeoutMs: c.api_timeout_ms, log: this.log });
+      if (this.stopped) {
+        conn.destroy();
+        return;
+      }
       await conn.subscribe(INBOUND_EVENTS);
       this.inbound = conn;
-      this.attempt = 0;
       this.outageLogged = false;
-      this.setConnected(true);
-      this.log.info({ host: c.esl_host, port: c.esl_port }, "connected to FreeSWITCH");
+      const { reconnects } = this.link.status();
+      this.link.up();
+      this.log.info({ host: c.esl_host, port: c.esl_port, reconnect: this.link.status().reconnects > reconnects }, "connected to FreeSWITCH");
       conn.events.on("event", (ev) => this.onInboundEvent(ev));
-      conn.events.on("close", () => {
+      conn.events.on("close", ({ error }) => {
         if (this.inbound === conn) this.inbound = undefined;
-        this.setConnected(false);
-        if (!this.stopped) {
-          this.log.warn("FreeSWITCH connection lost; reconnecting");
-          this.scheduleReconnect();
-        }
+        if (this.stopped) return;
+        this.log.warn({ err: error }, "FreeSWITCH connection lost; reconnecting");
+        this.scheduleReconnect(this.link.failed(error));
       });
       await this.reconcile(conn);
     } catch (err) {
-      if (!this.outageLogged) this.log.error({ err, host: c.esl_host, port: c.esl_port }, "cannot connect to FreeSWITCH ESL; retrying with backoff");
+      if (this.stopped) return;
+      if (!this.outageLogged) this.log.error({ err, host: c.esl_host, port: c.esl_port }, "cannot connect to FreeSWITCH ESL; retrying");
       this.outageLogged = true;
-      this.scheduleReconnect();
+      this.scheduleReconnect(this.link.failed(err));
     }
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(delayMs: number): void {
     if (this.stopped) return;
-    const c = this.o.config;
-    const base = Math.min(c.reconnect_max_ms, c.reconnect_min_ms * 2 ** this.attempt++);
-    const delay = base / 2 + (this.o.random ?? Math.random)() * (base / 2);
-    this.retryTimer = setTimeout(() => void this.connectInbound(), delay);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connectInbound(), delayMs);
     this.retryTimer.unref();
-  }
-
-  private setConnected(up: boolean): void {
-    if (this.connected === up) return;
-    this.connected = up;
-    this.since = new Date().toISOString();
   }
 
   /** After a (re)connect: calls whose channel is gone end with `pbxLost`; parked calls waiting for us are adopted. */

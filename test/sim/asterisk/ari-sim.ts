@@ -136,6 +136,8 @@ export class AriSim {
   private readonly mediaSockets = new Map<string, { channel: SimChannelState; app: string; args: string[]; dialstring: string; ws?: WebSocket }>();
   private stall = { ms: 0, count: 0 };
   private seq = 0;
+  /** The HTTP port while an `outage()` lasts. */
+  private downPort: number | undefined;
 
   private constructor(o: AriSimOptions, server: http.Server, url: string) {
     this.server = server;
@@ -246,6 +248,35 @@ export class AriSim {
   /** Closes every events WebSocket abruptly; the controller must reconnect. Channels stay in Stasis. */
   dropEvents(): void {
     this.core.hub.dropAll();
+  }
+
+  /**
+   * Asterisk goes away: its HTTP port stops listening (a connect is refused, ECONNREFUSED, as with the process
+   * down) and the events sockets drop. Calls live on (a network outage) unless `restart`: then every channel is
+   * destroyed without an event, as after an Asterisk restart. `restore()` listens again on the same port.
+   */
+  async outage(o: { restart?: boolean } = {}): Promise<void> {
+    const { port } = this.server.address() as AddressInfo;
+    this.downPort = port;
+    this.core.hub.dropAll();
+    if (o.restart) for (const c of [...this.core.channels.values()]) if (!c.destroyed) this.core.vanish(c);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await closed;
+  }
+
+  /** Asterisk is back on the port it had before `outage()`. */
+  async restore(): Promise<void> {
+    const port = this.downPort;
+    if (port === undefined) throw new Error("AriSim.restore without an outage");
+    this.downPort = undefined;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, "127.0.0.1", () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
   }
 
   /** The channel is destroyed without any event (it went while the controller was disconnected). */

@@ -602,6 +602,8 @@ export class FreeSwitchSim {
   private sid = 7;
   private connSeq = 0;
   private refuseUntil = 0;
+  /** The ESL port while an `outage()` lasts. */
+  private downPort: number | undefined;
   private readonly queues = new Map<string, QueuedApp[]>();
   private readonly running = new Set<string>();
   private readonly playing = new Map<string, PlaybackState>();
@@ -650,7 +652,7 @@ export class FreeSwitchSim {
     return a.port;
   }
 
-  async start(): Promise<void> {
+  async start(port = 0): Promise<void> {
     const server = createServer((socket) => {
       if (Date.now() < this.refuseUntil) {
         socket.destroy();
@@ -663,8 +665,38 @@ export class FreeSwitchSim {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
+      server.listen(port, "127.0.0.1", () => resolve());
     });
+  }
+
+  /**
+   * FreeSWITCH goes away: the ESL port stops listening (a connect is refused, ECONNREFUSED, as with the process
+   * down) and the inbound connections drop. Calls live on (a network outage, or mod_event_socket reloaded) unless
+   * `restart`: then every channel is gone without an event, as after a FreeSWITCH restart. `restore()` listens again
+   * on the same port.
+   */
+  async outage(o: { restart?: boolean } = {}): Promise<number> {
+    const port = this.eslPort;
+    const s = this.server;
+    this.server = undefined;
+    for (const c of this.connections) if (c.kind === "inbound" && !c.closed) c.socket.destroy();
+    if (o.restart) {
+      for (const ch of [...this.chans.values()]) {
+        this.closeFork(ch, 1001, false);
+        this.chans.delete(ch.uuid);
+      }
+    }
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+    this.downPort = port;
+    return port;
+  }
+
+  /** FreeSWITCH is back on the port it had before `outage()`. */
+  async restore(): Promise<void> {
+    if (this.downPort === undefined) throw new Error("FreeSwitchSim.restore without an outage");
+    const port = this.downPort;
+    this.downPort = undefined;
+    await this.start(port);
   }
 
   async close(): Promise<void> {

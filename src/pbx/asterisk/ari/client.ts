@@ -7,6 +7,7 @@
  * success and resolve `false`. A request that takes longer than `requestTimeoutMs` is TIMEOUT; a connection failure
  * is PBX_UNAVAILABLE.
  */
+import { ReconnectPolicy, type LinkStatus } from "../../reconnect.js";
 import { WebSocket } from "ws";
 import { AppError } from "../../../errors.js";
 import type { Logger } from "../../../log.js";
@@ -39,6 +40,8 @@ export interface AriClientOptions {
   /** Events-socket reconnect backoff. Defaults 250 / 5000 ms. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /** False: back off after every failure, without the fast lane (the reconnect bench's reference). */
+  fastReconnect?: boolean;
   /** Per REST call. Default 5000 ms. */
   requestTimeoutMs?: number;
   /** `subscribeAll` on the events socket. Default false (§3.9). */
@@ -125,7 +128,7 @@ export class AriClient {
   private running = false;
   private isConnected = false;
   private sinceMs: number | undefined;
-  private attempts = 0;
+  private readonly link: ReconnectPolicy;
   private everConnected = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private badFrames = 0;
@@ -145,6 +148,12 @@ export class AriClient {
     this.eventsApiKey = o.eventsApiKey ?? false;
     this.random = o.random ?? Math.random;
     this.pingIntervalMs = o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.link = new ReconnectPolicy({ minMs: this.reconnectMinMs, maxMs: this.reconnectMaxMs, random: this.random, ...(o.fastReconnect === false ? { fastLane: false } : {}) });
+  }
+
+  /** The events socket's state, attempts and last error (for /health and /metrics). */
+  linkStatus(): LinkStatus {
+    return this.link.status();
   }
 
   // ---- events WebSocket -----------------------------------------------------------------------------------------
@@ -198,6 +207,7 @@ export class AriClient {
   /** Closes the events socket and stops reconnecting. */
   async stop(): Promise<void> {
     this.running = false;
+    this.link.stopped();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const ws = this.ws;
@@ -217,6 +227,7 @@ export class AriClient {
   private open(): void {
     const headers: Record<string, string> = {};
     if (!this.eventsApiKey) headers.Authorization = this.authHeader;
+    this.link.connecting();
     const ws = new WebSocket(this.eventsUrl(), { headers, handshakeTimeout: this.timeoutMs });
     this.ws = ws;
     let lastError: Error | undefined;
@@ -239,7 +250,7 @@ export class AriClient {
       }
       this.isConnected = true;
       this.sinceMs = Date.now();
-      this.attempts = 0;
+      this.link.up();
       const reconnect = this.everConnected;
       this.everConnected = true;
       this.log?.info({ app: this.app, reconnect }, "ARI events socket connected");
@@ -286,15 +297,12 @@ export class AriClient {
         if (this.running) this.log?.warn({ err: lastError, code }, "ARI events socket closed");
         this.events.emit("disconnected", info);
       }
-      if (this.running) this.scheduleReconnect();
+      if (this.running) this.scheduleReconnect(this.link.failed(lastError));
     });
   }
 
-  private scheduleReconnect(): void {
-    const exp = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(this.attempts, 20));
-    this.attempts++;
-    // Jitter: 50–100 % of the backoff step, never below the minimum.
-    const delay = Math.max(this.reconnectMinMs, Math.round(exp * (0.5 + this.random() * 0.5)));
+  /** The next attempt: soon while Asterisk refuses connections, with backoff after other failures (reconnect.ts). */
+  private scheduleReconnect(delay: number): void {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
