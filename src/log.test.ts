@@ -26,6 +26,15 @@ describe("log", () => {
     expect(lines[1]).toMatchObject({ msg: "failed with ***", err: { message: "request with *** failed", type: "Error" } });
   });
 
+  it("masks token query parameters and bearer credentials in any string, even when they are not config values", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ level: "info", format: "json", redactPersonal: true, destination });
+    log.warn({ url: "/media/fork/abc?token=one-time-XYZ&x=1", note: "sent Authorization: Bearer guessed-123 then", u: "/call?access_token=zz" }, "refused /call?id=1&token=qq");
+    const text = JSON.stringify(lines);
+    for (const leaked of ["one-time-XYZ", "guessed-123", "zz", "token=qq"]) expect(text).not.toContain(leaked);
+    expect(lines[0]).toMatchObject({ url: "/media/fork/abc?token=***&x=1", note: "sent Authorization: Bearer *** then", u: "/call?access_token=***", msg: "refused /call?id=1&token=***" });
+  });
+
   it("shortens caller and callee numbers unless personal redaction is off", () => {
     const { lines, destination } = capture();
     const log = createLogger({ level: "info", format: "json", redactPersonal: true, destination });

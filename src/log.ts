@@ -26,6 +26,9 @@ export interface LogOptions {
 const SECRET_KEY = /token|secret|password|passwd|api_?key|authorization|cookie/i;
 const PERSONAL_KEY = /^(caller|callee|from|to|callerNumber|calleeNumber|ani|dnis)$/i;
 const MASK = "***";
+/** `?token=…` / `&token=…` (also `access_token=`) in a URL written into a log string. */
+const TOKEN_PARAM = /([?&;](?:access_)?token=)[^&#\s"']+/gi;
+const BEARER = /(\bBearer\s+)(?!\*\*\*)[^\s"',;]+/gi;
 
 /** `+15551234567` -> `…4567`: enough to tell calls apart in a log, not enough to identify a person. */
 export function redactNumber(value: string): string {
@@ -39,6 +42,9 @@ export function makeRedactor(secrets: readonly string[], redactPersonal: boolean
   const scrub = (s: string): string => {
     let out = s;
     for (const secret of known) if (out.includes(secret)) out = out.split(secret).join(MASK);
+    // Tokens that are not config values (one-time audio fork tokens, a wrong token someone tried) in URLs and headers.
+    if (out.includes("token=")) out = out.replace(TOKEN_PARAM, `$1${MASK}`);
+    if (/bearer/i.test(out)) out = out.replace(BEARER, `$1${MASK}`);
     return out;
   };
   const walk = (value: unknown, key: string, depth: number): unknown => {

@@ -75,7 +75,15 @@ const issuePath = (prefix: string, path: readonly PropertyKey[]): string => [pre
 export function parseCallOption(raw: unknown): CallOption {
   if (raw === undefined || raw === null) return { variables: {}, settings: {} };
   const parsed = callOptionSchema.safeParse(raw);
-  if (!parsed.success) throw badRequest(parsed.error.issues.map((i) => ({ path: issuePath("option", i.path), message: i.message })));
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => ({ path: issuePath("option", i.path), message: i.message }));
+    // A playbook name outside the rule is INVALID_NAME, as everywhere a playbook is named (ws-call-api §7.1).
+    const name = (raw as { playbook?: unknown }).playbook;
+    if (typeof name === "string" && fields.some((f) => f.path === "option.playbook")) {
+      throw new AppError("INVALID_NAME", `invalid playbook name ${JSON.stringify(name)} in option.playbook: use letters, digits, "_", "-", "." and end in .md`, { details: { fields } });
+    }
+    throw badRequest(fields);
+  }
   const o = parsed.data as z.output<typeof callOptionSchema> & Record<Overridable, Record<string, unknown> | undefined>;
 
   const sections: Record<string, unknown> = {};

@@ -3,9 +3,10 @@
  * Errors leave as the body of ws-call-api.md §7.3, whatever threw them. Routes declare zod schemas
  * (fastify-type-provider-zod); the OpenAPI 3.1 document at `/openapi.json` is generated from them.
  */
+import type { LinkStatus } from "../pbx/reconnect.js";
 import fastifyCors from "@fastify/cors";
 import fastifyRateLimit from "@fastify/rate-limit";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { CallMetrics } from "../call/metrics.js";
 import { AppError, toAppError } from "../errors.js";
@@ -36,8 +37,11 @@ export interface HttpAppOptions {
   /** For `uptimeMs`; injectable for tests. */
   now?: () => number;
   /** Each enabled PBX's connection state (/health, /ready). */
-  pbxStatus?: () => Record<string, { connected: boolean; since: string }>;
+  pbxStatus?: () => Record<string, LinkStatus>;
 }
+
+/** Longest path parameter accepted (find-my-way's default is 100, below the 128 of a call id). */
+export const MAX_PARAM_LENGTH = 256;
 
 /** Where a failing value was: `body.to`, `query.limit`, `params.name`. */
 interface FieldProblem {
@@ -67,6 +71,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     trustProxy: options.trustProxy,
     // Idle keep-alive sockets must not hold the process open on shutdown.
     forceCloseConnections: "idle",
+    // Path parameters: call ids (≤ 128) and playbook names (≤ 131) fit; longer ones are refused below, before routing.
+    maxParamLength: MAX_PARAM_LENGTH,
+    // A malformed URL or an over-long path parameter is answered before any route or hook: in the §7.3 body too.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const code = (error as { code?: string }).code;
+      const message = code === "FST_ERR_MAX_PARAM_LENGTH" ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` : code === "FST_ERR_BAD_URL" ? "the URL is not valid (bad percent-encoding)" : "bad request";
+      void reply.status(400).type("application/json; charset=utf-8").send(new AppError("BAD_REQUEST", message, { details: { fields: [{ path: "url", message }] } }).toBody());
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -119,6 +131,10 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       const first = fields[0];
       const message = first ? `invalid request: ${first.path || "value"}: ${first.message}${fields.length > 1 ? ` (and ${fields.length - 1} more)` : ""}` : "invalid request";
       appError = new AppError("BAD_REQUEST", message, { details: { fields } });
+    } else if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      // Named like every other request fault (BAD_REQUEST, §7.4), with the limit that was exceeded.
+      const message = `request body over the ${options.bodyLimitBytes}-byte limit ([http] body_limit_bytes)`;
+      appError = new AppError("BAD_REQUEST", message, { details: { fields: [{ path: "body", message }], limitBytes: options.bodyLimitBytes } });
     } else if (fastifyError.statusCode !== undefined && fastifyError.statusCode < 500) {
       appError = new AppError("BAD_REQUEST", fastifyError.message, { details: { fields: [] } });
     } else appError = toAppError(error);
@@ -137,7 +153,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       status: "ok",
       version: options.version,
       uptimeMs: Math.max(0, Math.round(now() - startedAt)),
-      ...(pbx.length > 0 ? { pbx: Object.fromEntries(pbx.map(([k, v]) => [k, { state: v.connected ? "connected" : "reconnecting", since: v.since }])) } : {}),
+      ...(pbx.length > 0 ? { pbx: Object.fromEntries(pbx.map(([k, v]) => [k, pbxHealth(v)])) } : {}),
     };
   });
 
@@ -155,4 +171,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   if (options.playbooks) registerPlaybookRoutes(app, options.playbooks);
 
   return app;
+}
+
+/**
+ * One PBX link in /health: `connected` or `reconnecting` since when (ws-call-api §7), and while it is down how many
+ * attempts failed and the last error, so an operator sees why without reading the log.
+ */
+function pbxHealth(v: LinkStatus): Record<string, unknown> {
+  return {
+    state: v.connected ? "connected" : "reconnecting",
+    since: v.since,
+    reconnects: v.reconnects,
+    ...(v.connected ? {} : { attempts: v.attempts }),
+    ...(v.lastError ? { lastError: v.lastError } : {}),
+  };
 }

@@ -8,6 +8,8 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { PLAYBOOK_NAME } from "../config.js";
+import { MAX_PLAYBOOK_BYTES } from "../playbook/index.js";
 import { AppError, ERROR_CODES } from "../errors.js";
 import type { CallManager } from "../call/manager.js";
 import type { CallSession } from "../call/session.js";
@@ -56,7 +58,7 @@ export const originateBody = z
     from: z.string().max(64).optional(),
     fromName: z.string().max(64).optional(),
     playbook: z.string().optional(),
-    content: z.string().max(1_000_000).optional(),
+    content: z.string().max(MAX_PLAYBOOK_BYTES).optional(),
     variables: variables.optional(),
     pbx: z.enum(["freeswitch", "asterisk"]).optional(),
     timeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
@@ -103,8 +105,13 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
   );
 
   app.post("/api/calls", { schema: { summary: "Originate an outbound call through the PBX", tags: ["calls"], body: originateBody } }, async (req, reply) => {
+    const body = req.body as OriginateBody;
+    // The name rule is checked first (400 INVALID_NAME), whatever the PBX state; loading it checks the real path.
+    if (body.playbook !== undefined && !PLAYBOOK_NAME.test(body.playbook)) {
+      throw new AppError("INVALID_NAME", `invalid playbook name ${JSON.stringify(body.playbook)}: use letters, digits, "_", "-", "." and end in .md`);
+    }
     if (!o.originate) throw new AppError("PBX_UNAVAILABLE", "no PBX is enabled or connected to originate calls");
-    const { id } = await o.originate(req.body as OriginateBody);
+    const { id } = await o.originate(body);
     reply.code(201);
     return { id, state: "dialing" };
   });
@@ -229,7 +236,7 @@ export function registerCallRoutes(app: FastifyInstance, o: CallRoutesOptions): 
         tags: ["playbooks"],
         body: z
           // The name rule is checked by the store, which answers 400 INVALID_NAME (§7.1), not BAD_REQUEST.
-          .object({ playbook: z.string().optional(), content: z.string().max(1_000_000).optional(), variables: variables.optional() })
+          .object({ playbook: z.string().optional(), content: z.string().max(MAX_PLAYBOOK_BYTES).optional(), variables: variables.optional() })
           .refine((b) => (b.playbook === undefined) !== (b.content === undefined), { message: "give exactly one of playbook and content" }),
       },
     },

@@ -3,6 +3,7 @@
  * hook delivery, the call registry, the fastify app with every route (REST, WebSocket, console). main.ts listens
  * on it; the end-to-end tests build exactly the same thing on port 0.
  */
+import type { LinkStatus } from "../pbx/reconnect.js";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../config.js";
@@ -118,7 +119,7 @@ export async function buildServer(o: ServerOptions): Promise<Server> {
       })
     : undefined;
 
-  const pbxStatus = (): Record<string, { connected: boolean; since: string }> => ({
+  const pbxStatus = (): Record<string, LinkStatus> => ({
     ...(freeswitch ? { freeswitch: freeswitch.status() } : {}),
     ...(asterisk ? { asterisk: asterisk.status() } : {}),
   });

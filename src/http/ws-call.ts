@@ -157,6 +157,17 @@ function asBuffer(data: RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
+/**
+ * Binary frames over `[http] max_ws_message_bytes` close 1009 (§1.3). ws enforces only the larger of the two
+ * limits (maxPayload), so a binary limit below 64 KiB is checked here. True when the socket was closed.
+ */
+function binaryTooBig(socket: WebSocket, data: RawData, maxBinaryBytes: number): boolean {
+  const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+  if (size <= maxBinaryBytes) return false;
+  socket.close(1009, "binary message over max_ws_message_bytes");
+  return true;
+}
+
 function query(req: FastifyRequest): CallQuery {
   return (req.query ?? {}) as CallQuery;
 }
@@ -255,6 +266,7 @@ function handleCall(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions):
       onText(socket, call, data);
       return;
     }
+    if (binaryTooBig(socket, data, o.maxBinaryBytes)) return;
     if (leg && call.state === "active") {
       leg.pushCallerBytes(asBuffer(data));
     } else if (!warnedEarlyAudio) {
@@ -281,7 +293,12 @@ function handlePbx(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions): 
   if (!call) {
     // No such call: only an `invite` may come first, and it originates the call through the PBX (§3.1).
     const onFirst = (data: RawData, isBinary: boolean): void => {
+      if (isBinary && binaryTooBig(socket, data, o.maxBinaryBytes)) return;
       const parsed = isBinary ? undefined : parseText(data);
+      if (parsed && !parsed.ok && parsed.tooBig) {
+        socket.close(1009, parsed.message);
+        return;
+      }
       const first = parsed?.ok ? (parsed.value as { command?: unknown; option?: unknown; requestId?: unknown }) : undefined;
       if (first?.command === "invite") {
         void originateFor(socket, o, q, first).catch((err: unknown) => {
@@ -351,6 +368,7 @@ function attachPbxClient(socket: WebSocket, call: CallSession, o: WsRoutesOption
   let warnedAudio = false;
   socket.on("message", (data, isBinary) => {
     if (!isBinary) return onText(socket, call, data);
+    if (binaryTooBig(socket, data, o.maxBinaryBytes)) return;
     if (!warnedAudio) {
       warnedAudio = true;
       call.reportError("UNSUPPORTED", "audio is not accepted on /call/pbx: the call's audio stays on the PBX side");
@@ -417,7 +435,10 @@ function handleTwilio(socket: WebSocket, req: FastifyRequest, o: WsRoutesOptions
   };
 
   socket.on("message", (data, isBinary) => {
-    if (isBinary) return;
+    if (isBinary) {
+      binaryTooBig(socket, data, o.maxBinaryBytes); // Twilio sends text only; binary frames are ignored
+      return;
+    }
     const buf = asBuffer(data);
     if (buf.length > TEXT_LIMIT_BYTES) {
       socket.close(1009, "message too big");

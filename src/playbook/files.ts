@@ -24,6 +24,7 @@ export function resolveSoundFile(file: string, soundsDir: string | undefined): S
     return { ok: false, problem: "is an absolute path; give a path relative to the sounds folder" };
   }
   if (file.split(/[\\/]/).includes("..")) return { ok: false, problem: 'must stay inside the sounds folder (no "..")' };
+  if (/%(2e|2f|5c)/i.test(file)) return { ok: false, problem: 'contains a URL-encoded ".", "/" or "\\" (%2e, %2f, %5c); names are not URL-decoded' };
   if (soundsDir === undefined) return { ok: true, path: undefined };
 
   const full = resolve(soundsDir, file);

@@ -4,6 +4,7 @@
  * strict. Checks that have their own diagnostic code (§8) add issues with `params.code`.
  */
 import { z } from "zod";
+import { fileNameProblem } from "../util/paths.js";
 import { expects } from "../config/issues.js";
 import {
   asrSection,
@@ -131,7 +132,11 @@ export const ambianceSchema = z.strictObject({
 });
 export const recorderSchema = z
   .strictObject({
-    recorderFile: z.string().refine((s) => s !== "" && !s.split(/[\\/]/).includes(".."), { message: 'must be a file name without ".."' }),
+    recorderFile: z.string().superRefine((s, ctx) => {
+      const problem = fileNameProblem(s);
+      // The diagnostic prefixes the field and the value: `recorder.recorderFile "<value>" <message>`.
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem.startsWith("leaves") ? 'must be a file name without ".."' : `must be a file name inside the recordings folder; it ${problem}` });
+    }),
     samplerate: z.union([z.literal(8000), z.literal(16000)]),
     stereo: z.boolean(),
   })

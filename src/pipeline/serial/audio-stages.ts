@@ -7,15 +7,15 @@
  *  - `denoise`: the processor chain before VAD and ASR.
  * A stage that cannot start is an `error` event and the call goes on without it.
  */
-import { mkdir, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve as resolvePath } from "node:path";
+import { stat } from "node:fs/promises";
+import { resolve as resolvePath } from "node:path";
 import type { AudioFrame } from "../../audio/index.js";
 import { AppError, isAppError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MediaLeg } from "../../media/leg.js";
 import { resolveSoundFileAsync } from "../../playbook/files.js";
 import type { Playbook } from "../../playbook/types.js";
-import { isInside } from "../../util/paths.js";
+import { confinedWritePath, fileNameProblem } from "../../util/paths.js";
 import type { ErrorSender } from "../conversation.js";
 import { Recorder, createProcessorRegistry, loadAmbiance, type ProcessorChain, type ProcessorRegistry, type ProcessorSpec } from "../audio/index.js";
 
@@ -127,9 +127,10 @@ export class AudioStages {
       async () => {
         const dir = resolvePath(this.o.recordingsDir ?? "recordings");
         const name = recordingName(pb?.recorderFile ?? cfg?.file ?? "{id}.wav", { id: this.o.callId, playbook: this.o.playbookName, date: new Date(this.o.wall()) });
-        const path = resolvePath(dir, name);
-        if (!isInside(dir, path)) throw new AppError("BAD_REQUEST", `recording file ${name} is outside the recordings folder`);
-        await mkdir(join(path, ".."), { recursive: true });
+        // Real paths: a folder on the way (or the file itself) that is a symbolic link out of the folder is refused.
+        const confined = await confinedWritePath(dir, name);
+        if (!confined.ok) throw new AppError("BAD_REQUEST", `recording file ${JSON.stringify(name)} ${confined.problem}; it must stay inside the recordings folder`, { details: { file: name } });
+        const path = confined.path;
         return Recorder.open({
           path,
           sampleRate: pb?.samplerate ?? cfg?.samplerate ?? 16000,
@@ -190,8 +191,9 @@ export function recordingName(template: string, facts: { id: string; playbook?: 
   };
   let name = template.replace(/\{(id|date|time|playbook)\}/g, (_, k: string) => (values[k] ?? "").replace(/[\\/]/g, "_"));
   if (!/\.wav$/i.test(name)) name += ".wav";
-  if (name.split(/[\\/]/).includes("..") || isAbsolute(name) || name.includes("\0")) {
-    throw new AppError("BAD_REQUEST", `recording file name ${JSON.stringify(template)} must stay inside the recordings folder`);
+  const problem = fileNameProblem(name);
+  if (problem !== undefined) {
+    throw new AppError("BAD_REQUEST", `recording file name ${JSON.stringify(template)} ${problem}; it must stay inside the recordings folder`, { details: { file: template } });
   }
   return name;
 }
