@@ -32,14 +32,56 @@ export class TomlSyntaxError extends Error {
 const pathKey = (path: readonly PropertyKey[]) => path.map(String).join("\u0000");
 const pos = (node: AST.TOMLNode): Position => ({ line: node.loc.start.line, column: node.loc.start.column + 1 });
 
+/**
+ * Deeper than any configuration needs. Checked (iteratively) before anything walks the tree recursively: the
+ * walks here and in loadConfig would otherwise overflow the stack (a RangeError, not a named config error).
+ */
+export const MAX_NESTING = 64;
+
+/** Throws TomlSyntaxError at the first array, inline table or key nested deeper than MAX_NESTING. */
+function checkNesting(top: AST.TOMLTopLevelTable): void {
+  const stack: [AST.TOMLNode, number][] = [];
+  const tooDeep = (node: AST.TOMLNode, depth: number): void => {
+    if (depth > MAX_NESTING) throw new TomlSyntaxError(`arrays, tables and keys nested deeper than ${MAX_NESTING} levels`, pos(node));
+  };
+  for (const node of top.body) {
+    if (node.type === "TOMLKeyValue") {
+      stack.push([node, 0]);
+    } else {
+      const depth = node.resolvedKey.length;
+      tooDeep(node, depth);
+      for (const kv of node.body) stack.push([kv, depth]);
+    }
+  }
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [node, depth] = item;
+    if (node.type === "TOMLKeyValue") {
+      const d = depth + node.key.keys.length;
+      tooDeep(node, d);
+      stack.push([node.value, d]);
+    } else if (node.type === "TOMLArray") {
+      tooDeep(node, depth + 1);
+      for (const el of node.elements) stack.push([el, depth + 1]);
+    } else if (node.type === "TOMLInlineTable") {
+      tooDeep(node, depth + 1);
+      for (const kv of node.body) stack.push([kv, depth + 1]);
+    }
+  }
+}
+
+
 export function parseTomlDocument(text: string): TomlDocument {
   let ast: AST.TOMLProgram;
   try {
     ast = parseTOML(text);
   } catch (err) {
     const e = err as { message?: string; lineNumber?: number; column?: number };
-    throw new TomlSyntaxError(e.message ?? String(err), { line: e.lineNumber ?? 1, column: (e.column ?? 0) + 1 });
+    // The parser recurses per nesting level: a stack overflow there is the same problem checkNesting names.
+    const message = err instanceof RangeError ? `arrays or tables nested too deeply (at most ${MAX_NESTING} levels)` : (e.message ?? String(err));
+    throw new TomlSyntaxError(message, { line: e.lineNumber ?? 1, column: (e.column ?? 0) + 1 });
   }
+  const first = ast.body[0];
+  if (first) checkNesting(first);
   const keys = new Map<string, Position>();
   const values = new Map<string, Position>();
 

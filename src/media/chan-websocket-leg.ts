@@ -127,6 +127,21 @@ interface ParsedControl {
   arg: string | undefined;
 }
 
+/** Asterisk's control messages are flat; channel_variables nests one level. */
+const MAX_CONTROL_DEPTH = 16;
+
+/** Whether a parsed JSON value nests arrays/objects more than `limit` levels (iterative: no stack). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Parses an Asterisk control message in either form. */
 export function parseChanWebsocketControl(text: string): ParsedControl | undefined {
   const t = text.trim();
@@ -140,6 +155,9 @@ export function parseChanWebsocketControl(text: string): ParsedControl | undefin
     if (typeof o !== "object" || o === null) return undefined;
     const rec = o as Record<string, unknown>;
     if (typeof rec.event !== "string") return undefined;
+    // Nesting JSON.parse accepts but JSON.stringify below cannot walk back (RangeError, at a depth that varies
+    // with the stack in use): unparsable by a fixed limit, never a throw out of the socket's message handler.
+    if (nestedDeeperThan(o, MAX_CONTROL_DEPTH)) return undefined;
     const fields: Record<string, string> = {};
     for (const [k, v] of Object.entries(rec)) {
       if (k === "event") continue;

@@ -311,6 +311,21 @@ function makeEvent(headers: Record<string, string>, body: string | undefined): E
   return ev;
 }
 
+/** FreeSWITCH event values are strings (or flat arrays); anything this deep is not an event. */
+const MAX_JSON_DEPTH = 64;
+
+/** Whether a parsed JSON value nests arrays/objects more than `limit` levels (iterative: no stack). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function parseJsonEvent(body: Buffer): EslEvent | undefined {
   let obj: unknown;
   try {
@@ -319,6 +334,9 @@ function parseJsonEvent(body: Buffer): EslEvent | undefined {
     return undefined;
   }
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return undefined;
+  // JSON.parse accepts nesting that JSON.stringify below cannot walk back (RangeError: call stack, at a depth
+  // that varies with the stack in use): such an event is malformed, decided by a fixed limit, never a throw.
+  if (nestedDeeperThan(obj, MAX_JSON_DEPTH)) return undefined;
   const headers: Record<string, string> = {};
   let evBody: string | undefined;
   for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
