@@ -2,6 +2,7 @@
  * Composition root: command line -> config -> logger -> (providers, PBX adapters as they arrive) -> HTTP server.
  * The only module that wires concrete implementations together; nothing imports it.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseCli, USAGE } from "./cli.js";
@@ -91,10 +92,16 @@ async function run(loaded: LoadedConfig, version: string): Promise<void> {
 
   // Signals are handled from the start: a SIGTERM while starting up still stops cleanly (exit 0).
   const running: { server?: Server } = {};
-  installShutdown(log, async () => {
-    // Live calls end with reason `shutdown` (their hooks are spooled), then the server closes. Hooks not yet
-    // delivered stay in the spool for the next start.
-    await running.server?.close();
+  // npm (`npm start`, `npx`) marks the processes it runs with npm_lifecycle_event.
+  installShutdown(log, loaded.env.npm_lifecycle_event !== undefined, async () => {
+    const server = running.server;
+    if (!server) return;
+    // Drain: no new call is taken; live calls may run up to `[calls] shutdown_grace_ms` and end by themselves.
+    if (server.calls.liveCount > 0) log.info({ live: server.calls.liveCount, graceMs: config.calls.shutdown_grace_ms }, "draining live calls");
+    await server.calls.drain(config.calls.shutdown_grace_ms);
+    // Then the rest end with reason `shutdown` (each hook is spooled before its call is reported ended), and the
+    // server closes. Hooks not yet delivered stay in the spool for the next start.
+    await server.close();
   });
   const server = await buildServer({ config, env: loaded.env, log, version });
   running.server = server;
@@ -141,11 +148,16 @@ function flushAndExit(log: Logger, code: number): Promise<never> {
   });
 }
 
-/** First SIGINT/SIGTERM: stop gracefully and exit 0. A second one: exit at once. */
-function installShutdown(log: Logger, stop: () => Promise<void>): void {
+/**
+ * First SIGINT/SIGTERM: stop gracefully and exit 0. A second one: exit at once. Run by npm (`npm start`, `npx`),
+ * the parent going away counts as the first signal: a shell between npm and us that does not pass npm's
+ * signal on dies of it, and we must not stay behind as an orphan.
+ */
+function installShutdown(log: Logger, runByNpm: boolean, stop: () => Promise<void>): void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals | "parent exited") => {
     if (stopping) {
+      if (signal === "parent exited") return;
       log.warn({ signal }, "second signal: exiting now");
       process.exit(1);
     }
@@ -161,11 +173,45 @@ function installShutdown(log: Logger, stop: () => Promise<void>): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  if (runByNpm) watchParent(() => onSignal("parent exited"));
   process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
   process.on("uncaughtException", (err) => {
     log.fatal({ err }, "uncaught exception");
     void flushAndExit(log, 1);
   });
+}
+
+/**
+ * Calls `onGone` once when the process that started us has exited (we were re-parented). `process.ppid` is
+ * fixed at start in Node 20, so Linux reads it from /proc; elsewhere the original parent is probed with signal 0.
+ */
+function watchParent(onGone: () => void, everyMs = 250): void {
+  const original = process.ppid;
+  if (original <= 1) return;
+  const currentParent = (): number | undefined => {
+    try {
+      const stat = readFileSync("/proc/self/stat", "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      return undefined;
+    }
+  };
+  const alive = (): boolean => {
+    const now = currentParent();
+    if (now !== undefined) return now === original;
+    try {
+      process.kill(original, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+  };
+  const timer = setInterval(() => {
+    if (alive()) return;
+    clearInterval(timer);
+    onGone();
+  }, everyMs);
+  timer.unref();
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -21,8 +21,8 @@ const runSync = (args: string[], cwd = tmp(), env: Record<string, string> = {}) 
   spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...cleanEnv(), ...env }, encoding: "utf8", timeout: 15_000 });
 
 /** Starts the built binary on a free loopback port; resolves once it logs "http listening". */
-async function startBinary(cwd: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; addr: string; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json"], { cwd, env: cleanEnv() });
+async function startBinary(cwd: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; exited: Promise<number | null>; addr: string; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, "--http", "127.0.0.1:0", "--log-format", "json", ...extraArgs], { cwd, env: cleanEnv() });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -126,7 +126,9 @@ describe("active-call command", () => {
     const { CallClient } = await import("../src/client/index.js");
     const dir = tmp();
     cpSync(fileURLToPath(new URL("../playbooks", import.meta.url)), join(dir, "playbooks"), { recursive: true });
-    const { child, exited, addr } = await startBinary(dir);
+    // A live call may run on for shutdown_grace_ms after SIGTERM (test/process-lifecycle.test.ts); keep it short.
+    writeFileSync(join(dir, "grace.toml"), "[calls]\nshutdown_grace_ms = 300\n");
+    const { child, exited, addr } = await startBinary(dir, ["--conf", "grace.toml"]);
     const page = await fetch(`http://${addr}/`);
     expect(page.headers.get("content-type")).toMatch(/text\/html/);
     expect(await page.text()).toContain("<script type=\"module\">");

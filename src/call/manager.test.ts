@@ -80,6 +80,26 @@ describe("CallManager", () => {
     expect(m.takePending(late.id)).toBeUndefined();
   });
 
+  it("drain refuses new calls and waits for live ones to end by themselves, at most the grace", async () => {
+    const m = manager();
+    const leg = new MemoryLeg({ id: "s1", clock: realClock });
+    const call = m.create({ id: "s1", callType: "websocket", direction: "inbound", legFactory: () => ({ leg, media: { leg: "memory", codec: "pcm", sampleRate: 16000 } }) });
+    await call.command({ command: "invite" });
+    let t0 = Date.now();
+    await m.drain(150); // nobody ends it: the grace runs out and the call is still live
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    expect(call.state).toBe("active");
+    expect(code(() => m.create({ id: "s2", callType: "websocket", direction: "inbound" }))).toBe("CAPACITY");
+    t0 = Date.now();
+    setTimeout(() => call.hangup({ reason: "client", initiator: "client" }), 30);
+    await m.drain(5000); // it ends by itself: drain resolves then, long before the grace
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(call.state).toBe("ended");
+    t0 = Date.now();
+    await m.drain(5000); // nothing live: at once
+    expect(Date.now() - t0).toBeLessThan(50);
+  });
+
   it("shutdown ends every live call with reason shutdown and refuses new ones", async () => {
     const m = manager();
     const leg = new MemoryLeg({ id: "s1", clock: realClock });

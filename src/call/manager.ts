@@ -1,7 +1,7 @@
 /**
  * The registry of calls: live ones by id, the last `[calls] ended_retention` ended ones, the capacity limit, the
- * pending playbooks of `POST /api/playbook/run`, and shutdown (every live call ends with reason `shutdown`,
- * bounded by `[calls] shutdown_grace_ms`).
+ * pending playbooks of `POST /api/playbook/run`, and shutdown: `drain` (no new call; live ones may finish for up
+ * to `[calls] shutdown_grace_ms`), then `shutdown` (the rest end with reason `shutdown`).
  */
 import { randomUUID } from "node:crypto";
 import { AppError } from "../errors.js";
@@ -107,6 +107,26 @@ export class CallManager {
   }
 
   // -------------------------------------------------------------------------------------- shutdown
+
+  /**
+   * The first step of a graceful stop: takes no new call (CAPACITY) and waits, at most `graceMs`, for the live
+   * calls to end by themselves. Resolves at once when none is live.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.shuttingDown = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((r) => {
+      timer = setTimeout(r, graceMs);
+      timer.unref();
+    });
+    // Calls created just before the drain began are in `live` too; loop in case one retires while we wait.
+    while (this.live.size > 0) {
+      const calls = [...this.live.values()];
+      const done = await Promise.race([Promise.all(calls.map((c) => c.ended)).then(() => true), deadline.then(() => false)]);
+      if (!done) break;
+    }
+    clearTimeout(timer);
+  }
 
   /** Ends every live call (reason `shutdown`) and waits for them, at most `[calls] shutdown_grace_ms`. */
   async shutdown(): Promise<void> {

@@ -2,7 +2,7 @@
  * CallSession: one call, whoever drives it (ws-call-api.md §1.3-§1.4). It owns the call's state machine, its
  * media leg and Conversation, runs the commands of §3 in arrival order, fans the events of §4 out to the
  * controlling client, the live subscribers (SSE) and the JSONL dump, and at the end emits the one `hangup`
- * event, closes the client with 1000, and submits the post-call hook.
+ * event (after the post-call hook is spooled durably) and closes the client with 1000.
  *
  * A per-call failure ends this call (error event, then hangup reason `error`); nothing here throws into the
  * transport that feeds it.
@@ -466,6 +466,9 @@ export class CallSession {
     }
     this.endedAt = this.now();
     const durationMs = this.answeredAt === undefined ? 0 : Math.max(0, this.endedAt - this.answeredAt);
+    // The hook is durable (spooled and fsynced) before anyone is told the call ended (the hangup event, the REST
+    // state, `ended`): a crash after a client saw the call end loses no hook.
+    await this.submitHook().catch((err: unknown) => this.log.error({ err }, "post-call hook could not be spooled"));
     this.emit(hangupEvent(this, end, durationMs));
     this.state = "ended";
     const m = this.deps.metrics;
@@ -481,7 +484,6 @@ export class CallSession {
     client?.close(1000, "call ended");
     await this.dump?.close();
     this.subscribers.clear();
-    await this.submitHook().catch((err: unknown) => this.log.error({ err }, "post-call hook could not be spooled"));
     this.log.info({ reason: end.reason, initiator: end.initiator, durationMs }, "call ended");
     this.markEnded();
   }

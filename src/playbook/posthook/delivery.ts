@@ -115,6 +115,9 @@ export class PosthookDelivery {
     let detail: Record<string, unknown>;
     let retryAfterMs = 0;
     try {
+      // The attempt count is on disk before the request leaves: after a crash mid-request the repeat carries the
+      // next `X-Active-Call-Attempt` (same `X-Active-Call-Delivery`), so a receiver can tell it is a repeat.
+      await this.spool.write(entry);
       const body = JSON.stringify(entry.payload);
       const headers: Record<string, string> = {
         ...entry.headers,
