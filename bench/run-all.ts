@@ -1,13 +1,16 @@
 /**
  * Runs every benchmark under bench/ in turn, each in its own process so one cannot warm or slow another.
- * Benchmarks print figures; none asserts a timing.
+ * Benchmarks print figures; none asserts a timing. The soak (`npm run soak`, bench/soak*.ts) is left out: it runs
+ * for minutes and gives a verdict.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dir = fileURLToPath(new URL(".", import.meta.url));
-const scripts = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "run-all.ts").sort();
+const scripts = readdirSync(dir)
+  .filter((f) => f.endsWith(".ts") && f !== "run-all.ts" && !/^soak(-.*)?\.ts$/.test(f))
+  .sort();
 let failed = 0;
 for (const script of scripts) {
   process.stdout.write(`\n== bench/${script} ==\n`);
