@@ -72,7 +72,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     // Idle keep-alive sockets must not hold the process open on shutdown.
     forceCloseConnections: "idle",
     // Path parameters: call ids (≤ 128) and playbook names (≤ 131) fit; longer ones are refused below, before routing.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // A malformed URL or an over-long path parameter is answered before any route or hook: in the §7.3 body too.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       const code = (error as { code?: string }).code;

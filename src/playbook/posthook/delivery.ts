@@ -117,7 +117,7 @@ export class PosthookDelivery {
     try {
       // The attempt count is on disk before the request leaves: after a crash mid-request the repeat carries the
       // next `X-Active-Call-Attempt` (same `X-Active-Call-Delivery`), so a receiver can tell it is a repeat.
-      await this.spool.write(entry);
+      await this.spool.write(entry, false);
       const body = JSON.stringify(entry.payload);
       const headers: Record<string, string> = {
         ...entry.headers,
@@ -150,7 +150,6 @@ export class PosthookDelivery {
 
     if (retryable && entry.attempts <= this.options.retries && !this.stopped) {
       const delayMs = Math.max(this.backoff(entry.attempts), Math.min(retryAfterMs, this.options.backoffMaxMs));
-      await this.spool.write(entry);
       this.options.onOutcome?.("retry");
       this.options.log.warn({ deliveryId: entry.deliveryId, attempts: entry.attempts, delayMs, ...detail }, "posthook attempt failed; retrying");
       const timer = setTimeout(() => {
