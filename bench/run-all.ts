@@ -2,6 +2,8 @@
  * Runs every benchmark under bench/ in turn, each in its own process so one cannot warm or slow another.
  * Benchmarks print figures; none asserts a timing. The soak (`npm run soak`, bench/soak*.ts) is left out: it runs
  * for minutes and gives a verdict.
+ * bench/load/ (`npm run bench:load`, `npm run bench:latency`) is a folder, so it is left out too: it ramps to
+ * hundreds of calls for minutes.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";

@@ -10,6 +10,8 @@ export interface AudioFrame {
   sampleRate: number;
   /** Media time of the first sample, in ms since the start of the stream. */
   timestampMs: number;
+  /** performance.now() when a media leg received the wire data that completed this caller frame (frame lag). */
+  receivedAtMs?: number;
 }
 
 /** Samples in one millisecond; fractional for rates that are not multiples of 1000 (e.g. 44100 -> 44.1). */

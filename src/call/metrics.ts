@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { callerFrameLag } from "../media/frame-lag.js";
 
 export const METRIC_PREFIX = "active_call_";
 
@@ -53,7 +54,35 @@ export const CALL_METRIC_NAMES = [
   "active_call_pbx_last_error_timestamp_seconds",
   "active_call_media_frames_dropped_total",
   "active_call_event_loop_lag_seconds",
+  "active_call_caller_frame_lag_seconds",
 ] as const;
+
+const FRAME_LAG_EXPOSED_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000];
+
+/** `active_call_caller_frame_lag_seconds`: caller frame received -> VAD decision, cumulative since start. */
+function frameLagMetric() {
+  const name = "active_call_caller_frame_lag_seconds";
+  return {
+    name,
+    help: "Caller frame lag: wire data received -> the frame's VAD decision",
+    type: "histogram",
+    aggregator: "sum",
+    get() {
+      const s = callerFrameLag.snapshot();
+      const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+      let cum = 0;
+      let edge = 0;
+      for (const le of FRAME_LAG_EXPOSED_MS) {
+        while (edge < s.edgesMs.length && (s.edgesMs[edge] as number) <= le + 1e-9) cum += s.counts[edge++] as number;
+        values.push({ metricName: `${name}_bucket`, labels: { le: le / 1000 }, value: cum });
+      }
+      values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf" }, value: s.count });
+      values.push({ metricName: `${name}_sum`, labels: {}, value: s.sumMs / 1000 });
+      values.push({ metricName: `${name}_count`, labels: {}, value: s.count });
+      return { name, help: this.help, type: "histogram", values, aggregator: "sum" };
+    },
+  };
+}
 
 const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
 const DURATION_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
@@ -188,6 +217,10 @@ export class CallMetrics {
         loopDelay.reset();
       },
     });
+
+    // Caller frame lag (media/frame-lag.ts): the process-wide preallocated histogram, exposed at scrape time on
+    // coarser Prometheus buckets (a prom-client Histogram would hash labels on every frame).
+    this.registry.registerMetric(frameLagMetric() as unknown as Parameters<Registry["registerMetric"]>[0]);
 
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }

@@ -93,6 +93,8 @@ export abstract class PacedLeg implements MediaLeg {
         pcm: pcm.slice(),
         sampleRate: this.callerRate,
         timestampMs: (this.callerSamples * 1000) / this.callerRate,
+        // Stamped where the wire data that completed the frame was handled (media/frame-lag.ts).
+        receivedAtMs: performance.now(),
       };
       this.callerSamples += pcm.length;
       // A consumer that stopped iterating closed the channel: the caller's audio then goes nowhere, as on a wire.
