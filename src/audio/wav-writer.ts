@@ -9,6 +9,7 @@
  * Operations are queued, so appends issued without awaiting still land in order.
  */
 
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
@@ -77,8 +78,11 @@ export class WavWriter {
     }
     let fh: FileHandle;
     try {
-      fh = await open(path, "w");
+      // "w" without following a symbolic link at the last component: a link placed after a caller's path check
+      // (util/paths.ts confinedWritePath) would otherwise send the write out of its folder.
+      fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o666);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ELOOP") throw new Error(`${path}: is a symbolic link (not followed for writing)`, { cause: err });
       throw new Error(`${path}: cannot create WAV file (${(err as Error).message})`, { cause: err });
     }
     const writer = new WavWriter(path, fh, options.sampleRate, channels, options.fsync ?? false);

@@ -11,7 +11,7 @@ import { createLogger } from "../log.js";
 import { AudioForkLeg, bindForkSocket } from "../media/audio-fork-leg.js";
 import { ForkRegistry } from "../media/fork-registry.js";
 import { buildHttpApp } from "./app.js";
-import { registerForkRoute } from "./fork-route.js";
+import { FORK_MAX_BINARY_BYTES, FORK_MAX_TEXT_BYTES, registerForkRoute } from "./fork-route.js";
 import { sharedFixturesUrl } from "../../test/shared-fixtures.js";
 
 const FIXTURES = sharedFixturesUrl("freeswitch", "audio-fork-ws");
@@ -24,8 +24,7 @@ afterEach(async () => {
   apps = [];
 });
 
-async function start(token = "api-secret") {
-  const log = quiet();
+async function start(token = "api-secret", log = quiet()) {
   // The API token is on: /media/fork/* must stay reachable with the fork token alone.
   const app = await buildHttpApp({ log, version: "test", token, bodyLimitBytes: 1 << 20, trustProxy: false });
   await app.register(fastifyWebsocket);
@@ -74,6 +73,33 @@ describe("GET /media/fork/:callId", () => {
     expect(await rawConnect(`${base}/uuid-2?token=${token}`)).toEqual({ status: 401 }); // single use
     if ("ws" in ok) ok.ws.close();
   });
+
+  for (const kind of ["binary", "text"] as const) {
+    it(`closes the fork with 1009 and a log line naming the limit on a ${kind} frame over it; frames within it pass`, async () => {
+      const lines: string[] = [];
+      const log = createLogger({ level: "warn", format: "json", redactPersonal: true, destination: new Writable({ write: (c: Buffer, _e, done) => (lines.push(String(c)), done()) }) });
+      // The shared server's maxPayload (ws default 100 MiB here) would let a 1 MiB frame through.
+      const { forks, base } = await start("api-secret", log);
+      const { token, connected } = forks.expect(`uuid-${kind}`, 5000);
+      const r = await rawConnect(`${base}/uuid-${kind}?token=${token}`);
+      if (!("ws" in r)) throw new Error("no upgrade");
+      const socket = await connected;
+      const got: number[] = [];
+      socket.on("message", (d) => got.push((d as Buffer).length));
+      const limit = kind === "binary" ? FORK_MAX_BINARY_BYTES : FORK_MAX_TEXT_BYTES;
+      const frame = (n: number) => (kind === "binary" ? Buffer.alloc(n, 1) : "x".repeat(n));
+      const closed = new Promise<number>((resolve) => r.ws.once("close", (code) => resolve(code)));
+      r.ws.send(frame(640));
+      r.ws.send(frame(limit));
+      r.ws.send(frame(limit + 1));
+      r.ws.send(frame(640));
+      expect(await closed).toBe(1009);
+      expect(got).toEqual([640, limit]);
+      const warn = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.limitBytes !== undefined);
+      expect(warn).toMatchObject({ callId: `uuid-${kind}`, bytes: limit + 1, limitBytes: limit, binary: kind === "binary" });
+      expect(String(warn?.msg)).toContain("limit");
+    });
+  }
 
   it("end to end: FS simulator ↔ fork route ↔ AudioForkLeg over real sockets", async () => {
     const { forks, base } = await start();

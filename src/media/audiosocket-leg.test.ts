@@ -184,6 +184,49 @@ describe("AudioSocketLeg", () => {
     expect(digits).toEqual([{ digit: "7", source: "pbx", atMs: expect.any(Number) as number }]);
   });
 
+  /** One AudioSocket message (§3.7): kind, length u16 BE, payload. */
+  const message = (kind: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([kind, payload.length >> 8, payload.length & 0xff]), payload]);
+  const slin16 = (pcm: Int16Array): Buffer => message(0x12, Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+
+  it("delivers what came in the UUID's TCP segment (audio, DTMF, error) to listeners attached after construction, before later bytes", async () => {
+    const { server, port } = await startServer();
+    const uuid = randomUUID();
+    const waiting = server.expect(uuid, 2000);
+    const s = await rawClient(port);
+    s.setNoDelay(true);
+    const first = signal(320, 1);
+    const second = signal(320, 2);
+    // One write: UUID, 20 ms of slin16, DTMF "5" (0x03), an Asterisk error (0xff) arrive as the hello segment.
+    s.write(Buffer.concat([hello(uuid), slin16(first), message(0x03, Buffer.from("5")), message(0xff, Buffer.from([0x04]))]));
+    const leg = new AudioSocketLeg({ id: "x", connection: await waiting, format: "slin16", leadMs: 40, callerGapFill: false });
+    cleanup(() => leg.close());
+    const seen: string[] = [];
+    leg.events.on("error", (e) => seen.push(`error:${(e as AppError).code}`));
+    leg.events.on("close", (e) => seen.push(`close:${e.reason}`));
+    const callerPcm = collectCallerAudio(leg);
+    await until("initial bytes handled", () => seen.length === 1, 5000, 5);
+    s.write(Buffer.concat([slin16(second), message(0x00, Buffer.alloc(0))]));
+    await until("hangup", () => seen.length === 2, 5000, 5);
+    expect(seen).toEqual(["error:PBX_ERROR", "close:caller"]);
+    expect(leg.stats.dtmfIgnored).toBe(1);
+    expect(Array.from(callerPcm())).toEqual([...first, ...second]);
+  });
+
+  it("reports a hangup that came in the UUID's TCP segment as a close {reason caller}", async () => {
+    const { server, port } = await startServer();
+    const uuid = randomUUID();
+    const waiting = server.expect(uuid, 2000);
+    const s = await rawClient(port);
+    s.write(Buffer.concat([hello(uuid), slin16(signal(320)), message(0x00, Buffer.alloc(0))]));
+    const leg = new AudioSocketLeg({ id: "x", connection: await waiting, format: "slin16", leadMs: 40, callerGapFill: false });
+    cleanup(() => leg.close());
+    expect(leg.closed).toBe(false);
+    const closes: unknown[] = [];
+    leg.events.on("close", (e) => closes.push(e));
+    await until("close", () => closes.length === 1, 5000, 5);
+    expect(closes[0]).toMatchObject({ reason: "caller" });
+  });
+
   it("answers in the audio kind Asterisk sends", async () => {
     // configured slin16, but the channel is slin (0x10): agent audio must go out as 0x10 at 8 kHz
     const { server, port } = await startServer();

@@ -130,9 +130,16 @@ export class AudioSocketLeg extends PacedLeg {
     });
     this.socket.on("close", () => this.shutdown("transport", "audiosocket connection closed"));
     this.socket.on("error", (err) => this.log?.warn({ err, legId: this.id }, "audiosocket: socket error"));
-    if (o.connection.initial.length > 0) this.onData(o.connection.initial);
-    this.socket.resume();
-    this.startCallerGapFill();
+    // The bytes that came with the UUID message (a hangup, an error, audio in the first TCP segment) are decoded
+    // on the next turn of the event loop, not here: whoever builds the leg must be able to attach its listeners
+    // first, or a close or error decoded from them would go to nobody. The socket stays paused until then, so
+    // later bytes cannot overtake them.
+    const initial = o.connection.initial;
+    setImmediate(() => {
+      if (initial.length > 0) this.onData(initial);
+      this.socket.resume();
+      this.startCallerGapFill();
+    });
   }
 
   /** A DTMF digit the ARI adapter saw (ChannelDtmfReceived): emits `dtmf` with source "pbx". */

@@ -973,6 +973,25 @@ const SHARED: Shared[] = [
     },
   },
   {
+    name: "hangup while a play is playing and another is queued: trackEnd {interrupted, ms played} for each, before the hangup",
+    spec: "§4 trackEnd: emitted when an utterance is stopped (a hangup stops it); hangup is always the last call event",
+    async observe(p) {
+      const m = await started(p);
+      m.conv.handleCommand({ command: "play", url: "long.wav", playId: "a" });
+      m.conv.handleCommand({ command: "play", url: "short.wav", playId: "b", queue: true });
+      await runUntil(m, playing(m, "a"));
+      await run(m, 500);
+      const sent = sentMs(m, "a");
+      m.conv.handleCommand({ command: "hangup" });
+      await m.conv.closed;
+      const ends = of(m, "trackEnd").map((e) => ({ playId: e.playId, reason: e.reason, duration: e.duration }));
+      // What was played of `a`: at most what was sent, at least that less the leg's 20 ms lead (and a frame).
+      const a = ends.find((e) => e.playId === "a");
+      return { events: playback(m), aPlayed: a !== undefined && a.duration <= sent && a.duration >= sent - 60 && a.duration >= 400, b: ends.find((e) => e.playId === "b")?.duration };
+    },
+    both: { events: ["trackStart:a", "trackEnd:a:interrupted", "trackEnd:b:interrupted", "hangup:client"], aPlayed: true, b: 0 },
+  },
+  {
     name: "snapshot().runner.history[].at is the wall clock",
     async observe(p) {
       const m = await started(p);

@@ -18,6 +18,7 @@ import type { Logger } from "../../log.js";
 import type { MediaClock } from "../../media/clock.js";
 import { realClock } from "../../media/clock.js";
 import { TypedEmitter } from "../../media/emitter.js";
+import { callerFrameLag } from "../../media/frame-lag.js";
 import type { AudioFrame } from "../../audio/index.js";
 import type { DtmfEvent, MediaLeg, TrackEndEvent, TrackStartEvent } from "../../media/leg.js";
 import type {
@@ -138,6 +139,12 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected abstract teardown(end: ConversationEnd): void;
   /** What must finish before `closed` resolves (a recording written, a session closed). */
   protected abstract release(): Promise<void>;
+  /**
+   * The call ends with agent audio playing or queued: stop it and emit each stopped utterance's `trackEnd`
+   * {reason interrupted, duration played}. Runs first in `finish`, while events still go out and the leg is
+   * still hooked, so these come before the `hangup`.
+   */
+  protected stopAtHangup(): void {}
 
   // ---------------------------------------------------------------------------------------------- lifecycle
 
@@ -172,6 +179,8 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
         if (this.end) break;
         this.inactivity.touch();
         this.onCallerFrame(this.callerMuted ? this.mutedFrame(frame) : frame);
+        // onCallerFrame runs the VAD synchronously: now the frame's VAD decision is made.
+        if (frame.receivedAtMs !== undefined) callerFrameLag.record(performance.now() - frame.receivedAtMs);
       }
     } catch (err) {
       this.emitError("media", err);
@@ -182,6 +191,7 @@ export abstract class ConversationCore<E extends CoreEvents = CoreEvents> implem
   protected finish(end: ConversationEnd): void {
     if (this.end) return;
     this.end = end;
+    this.stopAtHangup();
     this.sink.close();
     this.inactivity.stop();
     for (const off of this.offLeg) off();

@@ -149,7 +149,7 @@ export class AgentItems {
    * it, per the leg's ledger (`clear()`'s played ms, which counts the audio already released ahead), never to what
    * was received or sent; what was heard enters the history, and the `interruption` says so.
    */
-  cut(live: readonly Item[], plays: readonly PlaySummary[] | undefined, reason: Exclude<CutReason, "error">): void {
+  cut(live: readonly Item[], plays: readonly PlaySummary[] | undefined, reason: Exclude<CutReason, "error"> | "hangup"): void {
     for (const item of live) {
       const play = plays?.find((p) => p.playId === item.playId);
       const playedMs = Math.min(play?.playedMs ?? 0, item.receivedMs);
@@ -159,6 +159,7 @@ export class AgentItems {
       this.h.session()?.truncate(item.itemId, Math.floor(playedMs));
       const heard = heardText([{ text: item.transcript, durationMs: item.receivedMs }], playedMs);
       this.record(item, heard.text, true);
+      if (reason === "hangup") continue;
       this.h.interruption(item.playId, reason, {
         text: heard.text,
         position: heard.position,

@@ -34,7 +34,8 @@ export interface BargeInHost {
   trackEnded(e: TrackEndEvent, reason: TrackEndEvent["reason"] | "replaced"): void;
 }
 
-type CutKind = "bargeIn" | "command" | "replaced";
+/** `hangup`: the call ends; trackEnds {interrupted} only, no `interruption` (nobody is left to take the turn). */
+type CutKind = "bargeIn" | "command" | "replaced" | "hangup";
 
 export class BargeIn {
   private readonly policy: InterruptionPolicy;
@@ -120,13 +121,13 @@ export class BargeIn {
       if (reason === "bargeIn") responses.dropQueuedAnswers();
       for (const playId of legPlays.playIds) {
         const play = result?.plays.find((p) => p.playId === playId);
-        if (!play) continue; // still loading (or on the PBX): it is never written
+        if (!play || reason === "hangup") continue; // still loading (or on the PBX): it is never written
         this.h.interruption(playId, reason, { text: "", position: 0, totalMs: Math.round(play.totalMs), playedMs: Math.round(play.playedMs) });
       }
       // The PBX's own sounds are not on the leg: their interruption and trackEnd are ours to report.
       for (const { playId, playedMs } of legPlays.pbx) {
         const ms = Math.round(playedMs);
-        this.h.interruption(playId, reason, { text: "", position: 0, totalMs: ms, playedMs: ms });
+        if (reason !== "hangup") this.h.interruption(playId, reason, { text: "", position: 0, totalMs: ms, playedMs: ms });
         this.deferred.push({ playId, atMs: leg.nowMs, playedMs: ms, totalMs: ms, reason: "interrupted" });
       }
       items.cut(live, result?.plays, reason);

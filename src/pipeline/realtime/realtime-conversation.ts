@@ -575,6 +575,10 @@ export class RealtimeConversation extends ConversationCore<RealtimeConversationE
     this.abort.abort();
   }
 
+  protected override stopAtHangup(): void {
+    this.cuts.cut("hangup");
+  }
+
   protected async release(): Promise<void> {
     const session = this.session;
     this.session = undefined;

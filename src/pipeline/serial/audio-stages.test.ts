@@ -1,11 +1,13 @@
 /** Ambiance, recorder and denoise end to end through SerialConversation + MemoryLeg on a ManualClock. */
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeWav, readWav } from "../../audio/index.js";
 import { tone } from "../../providers/scripted.js";
 import { ProcessorRegistry } from "../audio/index.js";
+import { Recorder } from "../audio/recorder.js";
+import { confinedWritePath } from "../../util/paths.js";
 import type { RecordingInfo } from "./serial-conversation.js";
 import { recordingName } from "./serial-conversation.js";
 import { Harness, watchUnhandledRejections } from "./testutil.js";
@@ -186,5 +188,40 @@ describe("SerialConversation denoise", () => {
     await h.conv.stop();
     expect(h.of("error")).toEqual([]);
     expect(rejections).toEqual([]);
+  });
+});
+
+describe("recording file open", () => {
+  it("refuses a symbolic link placed at the file after the path check (O_NOFOLLOW), leaving its target untouched", async () => {
+    const outside = await mkdtemp(join(tmpdir(), "serial-outside-"));
+    try {
+      const recordings = join(dir, "recordings");
+      const checked = await confinedWritePath(recordings, "call-1.wav");
+      if (!checked.ok) throw new Error(checked.problem);
+      // The race: between the check and the open, a link to a file outside the folder takes the name.
+      await writeFile(join(outside, "victim"), "keep");
+      await symlink(join(outside, "victim"), checked.path);
+      const err = await Recorder.open({ path: checked.path, sampleRate: 16000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe(`${checked.path}: is a symbolic link (not followed for writing)`);
+      expect(((err as Error).cause as NodeJS.ErrnoException).code).toBe("ELOOP");
+      expect(await readFile(join(outside, "victim"), "utf8")).toBe("keep");
+      // A dangling link (nothing at its target yet) is refused too, and creates nothing there.
+      const second = await confinedWritePath(recordings, "call-2.wav");
+      if (!second.ok) throw new Error(second.problem);
+      await symlink(join(outside, "created"), second.path);
+      expect(((await Recorder.open({ path: second.path }).catch((e: unknown) => e)) as Error).message).toContain("is a symbolic link");
+      expect(await readFile(join(outside, "created")).catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOENT");
+      // A plain file at the name is still overwritten (O_TRUNC: the earlier semantics).
+      const third = await confinedWritePath(recordings, "call-3.wav");
+      if (!third.ok) throw new Error(third.problem);
+      await writeFile(third.path, "old contents that are longer than a WAV header");
+      const r = await Recorder.open({ path: third.path, sampleRate: 16000 });
+      await r.close();
+      expect((await readFile(third.path)).subarray(0, 4).toString()).toBe("RIFF");
+      expect((await readFile(third.path)).length).toBe(44);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 });

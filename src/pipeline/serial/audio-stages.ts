@@ -131,12 +131,16 @@ export class AudioStages {
         const confined = await confinedWritePath(dir, name);
         if (!confined.ok) throw new AppError("BAD_REQUEST", `recording file ${JSON.stringify(name)} ${confined.problem}; it must stay inside the recordings folder`, { details: { file: name } });
         const path = confined.path;
+        // The open refuses a symbolic link at the file itself (O_NOFOLLOW): one placed after the check above.
         return Recorder.open({
           path,
           sampleRate: pb?.samplerate ?? cfg?.samplerate ?? 16000,
           stereo: pb?.stereo ?? cfg?.stereo ?? true,
           logger: this.o.log,
           onError: (err) => this.o.error("media", err),
+        }).catch((err: unknown) => {
+          if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code !== "ELOOP") throw err;
+          throw new AppError("BAD_REQUEST", `recording file ${JSON.stringify(name)} is a symbolic link (not followed for writing); it must stay inside the recordings folder`, { details: { file: name }, cause: err });
         });
       },
       (recorder) => recorder.close(),

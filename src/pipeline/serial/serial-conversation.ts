@@ -576,6 +576,10 @@ export class SerialConversation extends ConversationCore<SerialConversationEvent
     if (!this.end) await this.leg.mark(`hangup-${++this.seq}`);
   }
 
+  protected override stopAtHangup(): void {
+    this.queue.endAll();
+  }
+
   protected teardown(): void {
     this.caller.stop();
     this.speculation.discard();

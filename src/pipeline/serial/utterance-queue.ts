@@ -114,12 +114,9 @@ export class UtteranceQueue {
     const { leg } = this.h;
     for (const u of targets) u.ctrl.abort();
     if (targets.some((u) => u.pbx)) void this.h.pbxPlayer?.stopPlayback().catch(() => undefined);
-    const result = leg.clear({ fadeOutMs });
+    const played = this.clearLeg(targets, fadeOutMs);
     // The audio already released (lead + fade) still plays out: the cleared mark resolves when it has.
     const cleared = reason === "bargeIn" && !leg.closed ? leg.mark(`cleared-${this.h.nextSeq()}`).catch(() => undefined) : undefined;
-    const played = new Map(result.plays.map((p) => [p.playId, p.playedMs]));
-    // A PBX-side sound is not on the leg: what it played is the time since the PBX started it.
-    for (const u of targets) if (u.pbxStartedAtMs !== undefined) played.set(u.playId, Math.max(0, leg.nowMs - u.pbxStartedAtMs));
     const audible = targets.find((u) => (played.get(u.playId) ?? 0) > 0) ?? targets[0];
     const trackReason = reason === "replaced" ? "replaced" : reason === "error" ? "error" : "interrupted";
     for (const u of targets) {
@@ -133,6 +130,31 @@ export class UtteranceQueue {
       if (reason === "command") this.h.stoppedByCommand(u);
     }
     return heard;
+  }
+
+  /** Clears the leg: what each of `targets` played (a PBX-side sound: the time since the PBX started it). */
+  private clearLeg(targets: Utterance[], fadeOutMs: number): Map<string, number> {
+    const { leg } = this.h;
+    const result = leg.closed ? undefined : leg.clear({ fadeOutMs });
+    const played = new Map((result?.plays ?? []).map((p) => [p.playId, p.playedMs]));
+    for (const u of targets) if (u.pbxStartedAtMs !== undefined) played.set(u.playId, Math.max(0, leg.nowMs - u.pbxStartedAtMs));
+    return played;
+  }
+
+  /**
+   * The call hangs up: every utterance still playing or queued is stopped and ends with `trackEnd
+   * {interrupted}` and what of it was played (no `interruption`: nobody is left to take the turn).
+   */
+  endAll(): void {
+    const targets = this.active();
+    if (targets.length === 0) return;
+    for (const u of targets) {
+      u.stopped = true;
+      u.ctrl.abort();
+    }
+    if (targets.some((u) => u.pbx)) void this.h.pbxPlayer?.stopPlayback().catch(() => undefined);
+    const played = this.clearLeg(targets, 0);
+    for (const u of targets) this.h.trackEnd(u.playId, played.get(u.playId) ?? 0, "interrupted");
   }
 
   /** Stops utterances for good and tells the runner what was heard. `interruptibleOnly` for caller barge-in. */
