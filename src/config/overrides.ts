@@ -99,6 +99,8 @@ export function environmentOverrides(env: Env): Override[] {
     ["OPENAI_BASE_URL", ["providers", "openai", "base_url"]],
     ["OPENAI_MODEL", ["defaults", "llm", "model"]],
     ["AZURE_OPENAI_API_KEY", ["providers", "azure", "api_key"]],
+    ["DEEPGRAM_API_KEY", ["providers", "deepgram", "api_key"]],
+    ["ELEVENLABS_API_KEY", ["providers", "elevenlabs", "api_key"]],
     ["AZURE_OPENAI_ENDPOINT", ["providers", "azure", "endpoint"]],
     ["AZURE_OPENAI_API_VERSION", ["providers", "azure", "api_version"]],
   ];

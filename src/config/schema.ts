@@ -232,6 +232,15 @@ const providers = table({
     api_key: z.string().default(""),
     api_version: z.string().default("2024-10-21"),
   }),
+  deepgram: table({
+    base_url: url(["http:", "https:"]).default("https://api.deepgram.com"),
+    api_key: z.string().default(""),
+    timeout_ms: ms.default(10000),
+    max_retries: count.default(2),
+    asr_model: z.string().min(1).default("nova-3"),
+    tts_model: z.string().min(1).default("aura-2-thalia-en"),
+    endpointing_ms: ms.default(300),
+  }),
   espeak: table({
     binary: z.string().min(1).default("espeak-ng"),
     voice: z.string().default("en-us"),
@@ -240,6 +249,17 @@ const providers = table({
   flite: table({
     binary: z.string().min(1).default("flite"),
     voice: z.string().default("slt"),
+  }),
+  elevenlabs: table({
+    api_key: z.string().default(""),
+    /** The stream-input WebSocket's origin; tests point it at a local simulator. */
+    base_url: url(["ws:", "wss:", "http:", "https:"]).default("wss://api.elevenlabs.io"),
+    timeout_ms: ms.default(10000),
+    max_retries: count.default(2),
+    voice_id: z.string().min(1).default("JBFqnCBsd6RMkjVDRZzb"),
+    model_id: z.string().min(1).default("eleven_flash_v2_5"),
+    /** auto: PCM at the rate the call asks for; ulaw_8000 suits a G.711 leg. */
+    output_format: z.enum(["auto", "pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_44100", "ulaw_8000"]).default("auto"),
   }),
   pocketsphinx: table({
     hmm: z.string().default("/usr/share/pocketsphinx/model/en-us/en-us"),

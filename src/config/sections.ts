@@ -36,8 +36,8 @@ export const BUILTIN_TOOLS = [
   "send_dtmf",
 ] as const;
 
-export const ASR_PROVIDERS = ["openai", "pocketsphinx", "scripted", "auto"] as const;
-export const TTS_PROVIDERS = ["openai", "flite", "espeak", "scripted", "auto"] as const;
+export const ASR_PROVIDERS = ["openai", "deepgram", "pocketsphinx", "scripted", "auto"] as const;
+export const TTS_PROVIDERS = ["openai", "deepgram", "elevenlabs", "flite", "espeak", "scripted", "auto"] as const;
 export const LLM_PROVIDERS = ["openai", "azure", "scripted", "auto"] as const;
 export const REALTIME_PROVIDERS = ["openai", "azure"] as const;
 export const VAD_TYPES = ["tinysilero", "silero", "onnx", "webrtc", "none"] as const;

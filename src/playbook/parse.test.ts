@@ -127,7 +127,7 @@ describe("providers", () => {
 
   it("unknown names list the available ones", () => {
     expect(lines(parse(fm("tts: { provider: supertonic }\nllm: { provider: deepgram }\nrealtime: { provider: tencent }")))).toEqual([
-      '2:18 error[provider] tts.provider "supertonic" is not available; available: openai, flite, espeak, scripted',
+      '2:18 error[provider] tts.provider "supertonic" is not available; available: openai, deepgram, elevenlabs, flite, espeak, scripted',
       '3:18 error[provider] llm.provider "deepgram" is not available; available: openai, azure, scripted',
       '4:23 error[provider] realtime.provider "tencent" is not available; available: openai, azure',
     ]);

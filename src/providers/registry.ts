@@ -12,6 +12,10 @@ import { AppError } from "../errors.js";
 import { binaryExists as probeBinary, pathExists } from "./local/process.js";
 import { POCKETSPHINX_BINARY, PocketsphinxAsr } from "./local/pocketsphinx.js";
 import { EspeakTts, FliteTts } from "./local/tts.js";
+import { DeepgramAsr } from "./deepgram/asr.js";
+import { deepgramEndpoint, deepgramModel } from "./deepgram/resolve.js";
+import { DeepgramTts, isAuraModel } from "./deepgram/tts.js";
+import { resolveElevenLabsTts } from "./elevenlabs/resolve.js";
 import { OpenAiAsr } from "./openai/asr.js";
 import { createOpenAiClient, OPENAI_DEFAULT_BASE_URL, type OpenAiEndpoint } from "./openai/client.js";
 import { OpenAiLlm } from "./openai/llm.js";
@@ -23,8 +27,8 @@ import type { AsrProvider, LlmProvider, ProviderKind, RealtimeProvider, TtsProvi
 
 /** The names each kind accepts (besides `auto` where listed). */
 export const PROVIDER_NAMES = {
-  asr: ["openai", "pocketsphinx", "scripted", "auto"],
-  tts: ["openai", "flite", "espeak", "scripted", "auto"],
+  asr: ["openai", "deepgram", "pocketsphinx", "scripted", "auto"],
+  tts: ["openai", "deepgram", "elevenlabs", "flite", "espeak", "scripted", "auto"],
   llm: ["openai", "azure", "scripted", "auto"],
   realtime: ["openai", "azure"],
 } as const satisfies Record<ProviderKind, readonly string[]>;
@@ -127,6 +131,10 @@ export async function resolveAsr(section: AsrSection | undefined, config: Config
     const p = config.providers.pocketsphinx;
     return new PocketsphinxAsr({ hmm: p.hmm, lm: p.lm, dict: p.dict });
   }
+  if (name === "deepgram") {
+    const d = config.providers.deepgram;
+    return new DeepgramAsr({ ...deepgramEndpoint("asr", a, config), model: deepgramModel(section?.model, a.model, d.asr_model), language: a.language, endpointingMs: d.endpointing_ms });
+  }
   const endpoint = openAiEndpoint(kind, name, a, config);
   return new OpenAiAsr({
     client: createOpenAiClient(endpoint),
@@ -157,6 +165,14 @@ export async function resolveTts(section: TtsSection | undefined, config: Config
     const f = config.providers.flite;
     return new FliteTts({ binary: f.binary, voice: localVoice ?? f.voice, speed: t.speed, sampleRate });
   }
+  if (name === "deepgram") {
+    const d = config.providers.deepgram;
+    const endpoint = deepgramEndpoint("tts", t, config);
+    // Aura's model is the voice: the first aura-* name of voice/model wins (OpenAI defaults like alloy do not).
+    const model = [t.voice, t.model].find(isAuraModel) ?? d.tts_model;
+    return new DeepgramTts({ ...endpoint, model, sampleRate, speed: t.speed, policy: { maxRetries: d.max_retries, timeoutMs: d.timeout_ms, ...options.retry } });
+  }
+  if (name === "elevenlabs") return resolveElevenLabsTts(t, config, sampleRate, options.retry);
   const endpoint = openAiEndpoint(kind, name, t, config);
   return new OpenAiTts({
     client: createOpenAiClient(endpoint),

@@ -138,7 +138,7 @@ describe("registry", () => {
     const err = await resolveProvider("asr", { provider: "aliyun" as never }, keyless).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe("CONFIG_INVALID");
-    expect((err as AppError).message).toBe('unknown asr provider "aliyun"; available: openai, pocketsphinx, scripted, auto');
+    expect((err as AppError).message).toBe('unknown asr provider "aliyun"; available: openai, deepgram, pocketsphinx, scripted, auto');
   });
 
   it("fails at load for openai or azure without a key, naming the environment variable", async () => {
